@@ -1,0 +1,13 @@
+// Package apply is the state machine side of the apply loop: it turns
+// committed raft entries (etcdserverpb.InternalRaftRequest and conf
+// changes) into changes of the MVCC store and the membership, and carries
+// the KV request semantics of etcd's Range, Put, DeleteRange, Txn and
+// Compact.
+//
+// Goroutines: an Applier is driven by exactly one goroutine, the apply loop
+// (server.runApply), which is the only writer of the replicated state. Every
+// handoff of committed entries becomes one Pebble batch holding the effects
+// of all its entries and the applied index. Other goroutines only register
+// waiters (Register), wait for an applied index (WaitApplied) and execute
+// read-only requests (Range, ReadOnlyTxn) against published state.
+package apply

@@ -1,0 +1,15 @@
+package apply
+
+import "errors"
+
+var (
+	// ErrKeyNotFound: a Put with ignore_value or ignore_lease on a key that
+	// does not exist (etcd's "etcdserver: key not found").
+	ErrKeyNotFound = errors.New("apply: key not found")
+	// ErrLeaseNotFound: a Put names a lease that does not exist (etcd's
+	// "etcdserver: requested lease not found").
+	ErrLeaseNotFound = errors.New("apply: requested lease not found")
+	// ErrUnknownRequest: a committed entry carries a request kind this
+	// member does not implement.
+	ErrUnknownRequest = errors.New("apply: request not supported")
+)
