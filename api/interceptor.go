@@ -1,0 +1,37 @@
+package api
+
+import (
+	"context"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+)
+
+// requireLeader reports whether the caller asked, with etcd's "hasleader"
+// metadata, to be refused when the member has no leader.
+func requireLeader(ctx context.Context) bool {
+	md, ok := metadata.FromIncomingContext(ctx)
+	if !ok {
+		return false
+	}
+	vs := md.Get(rpctypes.MetadataRequireLeaderKey)
+	return len(vs) > 0 && vs[0] == rpctypes.MetadataHasLeader
+}
+
+// UnaryInterceptor refuses calls carrying hasleader=true while the member
+// has no leader, with etcd's "no leader" error.
+func (s *Server) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if requireLeader(ctx) && s.cfg.Raft.Status().Leader == 0 {
+		return nil, rpctypes.ErrGRPCNoLeader
+	}
+	return handler(ctx, req)
+}
+
+// StreamInterceptor is UnaryInterceptor for streams.
+func (s *Server) StreamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if requireLeader(ss.Context()) && s.cfg.Raft.Status().Leader == 0 {
+		return rpctypes.ErrGRPCNoLeader
+	}
+	return handler(srv, ss)
+}

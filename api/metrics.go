@@ -1,0 +1,323 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"unicode/utf8"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
+
+	"github.com/concord-kv/concord/apply"
+)
+
+// Full gRPC method names whose reads the API serves from local state and
+// counts in the mvcc request counters.
+const (
+	methodRange       = "/etcdserverpb.KV/Range"
+	methodRangeStream = "/etcdserverpb.KV/RangeStream"
+	methodTxn         = "/etcdserverpb.KV/Txn"
+)
+
+// Metrics are the client-facing series etcd exports from its v3rpc and
+// mvcc packages, with etcd's names, types, labels and help texts:
+//
+//   - grpc_server_started_total, grpc_server_handled_total (+grpc_code),
+//     grpc_server_msg_received_total, grpc_server_msg_sent_total, labelled
+//     grpc_type, grpc_service, grpc_method, from the go-grpc-middleware
+//     Prometheus provider etcd 3.6 uses; grpc_server_handling_seconds
+//     (default buckets) only when built with extensive = true, as etcd's
+//     --metrics=extensive;
+//   - etcd_network_client_grpc_received_bytes_total / _sent_bytes_total:
+//     marshalled message bytes, the quantity etcd's codec counts (gRPC
+//     framing and compression are not included);
+//   - etcd_server_client_requests_total{type="unary"|"stream",
+//     client_api_version}: one per call carrying gRPC metadata, the
+//     version taken from the "client-api-version" key ("unknown" if absent);
+//   - etcd_mvcc_put_total, etcd_mvcc_delete_total, etcd_mvcc_range_total,
+//     etcd_mvcc_txn_total: one per MVCC operation, counted as etcd's
+//     metrics transaction does (see CountOps).
+//
+// Writes are counted on every member as it applies them (ObserveApplied,
+// called from the apply loop); reads are counted by the member serving
+// them. A nil *Metrics records nothing.
+type Metrics struct {
+	// GRPC is the gRPC server metrics collector.
+	GRPC *grpcprom.ServerMetrics
+	// ReceivedBytes and SentBytes count client message bytes.
+	ReceivedBytes, SentBytes prometheus.Counter
+	// ClientRequests counts calls by type and client API version.
+	ClientRequests *prometheus.CounterVec
+	// Put, Delete, Range and Txn are the mvcc request counters.
+	Put, Delete, Range, Txn prometheus.Counter
+	// ProposalsPending is etcd_server_proposals_pending, owned and
+	// registered by the raft layer: the API raises it while a proposal
+	// waits to be applied. Set it before New; nil: not tracked.
+	ProposalsPending prometheus.Gauge
+}
+
+// NewMetrics builds the API metrics and registers them on reg (nil: not
+// registered, still usable). extensive adds grpc_server_handling_seconds.
+// It returns an error wrapping the registry's if a series is already
+// registered there; then nothing stays registered.
+func NewMetrics(reg prometheus.Registerer, extensive bool) (*Metrics, error) {
+	var opts []grpcprom.ServerMetricsOption
+	if extensive {
+		opts = append(opts, grpcprom.WithServerHandlingTimeHistogram())
+	}
+	counter := func(subsystem, name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "etcd", Subsystem: subsystem, Name: name, Help: help})
+	}
+	m := &Metrics{
+		GRPC:          grpcprom.NewServerMetrics(opts...),
+		SentBytes:     counter("network", "client_grpc_sent_bytes_total", "The total number of bytes sent to grpc clients."),
+		ReceivedBytes: counter("network", "client_grpc_received_bytes_total", "The total number of bytes received from grpc clients."),
+		ClientRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "etcd", Subsystem: "server", Name: "client_requests_total",
+			Help: "The total number of client requests per client version."}, []string{"type", "client_api_version"}),
+		Put:    counter("mvcc", "put_total", "Total number of puts seen by this member."),
+		Delete: counter("mvcc", "delete_total", "Total number of deletes seen by this member."),
+		Range:  counter("mvcc", "range_total", "Total number of ranges seen by this member."),
+		Txn:    counter("mvcc", "txn_total", "Total number of txns seen by this member."),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	cs := []prometheus.Collector{m.GRPC, m.SentBytes, m.ReceivedBytes, m.ClientRequests, m.Put, m.Delete, m.Range, m.Txn}
+	for i, c := range cs {
+		if err := reg.Register(c); err != nil {
+			for _, done := range cs[:i] {
+				reg.Unregister(done)
+			}
+			return nil, fmt.Errorf("api: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// ServerOptions returns the gRPC server options that feed the metrics: a
+// stats handler counting message bytes and interceptors (gRPC metrics
+// outermost, then the client request and read counters). Put them before
+// the server's own interceptors so the gRPC metrics see every call. A nil
+// *Metrics returns none.
+func (m *Metrics) ServerOptions() []grpc.ServerOption {
+	if m == nil {
+		return nil
+	}
+	return []grpc.ServerOption{
+		grpc.StatsHandler(byteCounter{m}),
+		grpc.ChainUnaryInterceptor(m.GRPC.UnaryServerInterceptor(), m.unaryInterceptor),
+		grpc.ChainStreamInterceptor(m.GRPC.StreamServerInterceptor(), m.streamInterceptor),
+	}
+}
+
+// InitializeGRPC creates the zero-valued gRPC series for every method of
+// the services registered on gs so far, as etcd does after registering
+// its services (services registered later appear once used).
+func (m *Metrics) InitializeGRPC(gs *grpc.Server) {
+	if m != nil {
+		m.GRPC.InitializeMetrics(gs)
+	}
+}
+
+// clientVersion reads etcd's client-api-version metadata: ok is false when
+// the call carries no metadata; an invalid (non UTF-8) version is etcd's
+// ErrGRPCInvalidClientAPIVersion.
+func clientVersion(ctx context.Context) (ver string, ok bool, err error) {
+	md, ok := metadata.FromIncomingContext(ctx)
+	if !ok {
+		return "", false, nil
+	}
+	ver = "unknown"
+	if vs := md.Get(rpctypes.MetadataClientAPIVersionKey); len(vs) > 0 {
+		ver = vs[0]
+	}
+	if !utf8.ValidString(ver) {
+		return "", true, rpctypes.ErrGRPCInvalidClientAPIVersion
+	}
+	return ver, true, nil
+}
+
+func (m *Metrics) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ver, ok, err := clientVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		m.ClientRequests.WithLabelValues("unary", ver).Inc()
+	}
+	resp, err := handler(ctx, req)
+	if err == nil {
+		switch info.FullMethod {
+		case methodRange:
+			m.Range.Inc()
+		case methodTxn:
+			// Write txns are counted when applied; read-only ones here.
+			if r, ok := req.(*pb.TxnRequest); ok && apply.IsReadOnlyTxn(r) {
+				if tr, ok := resp.(*pb.TxnResponse); ok {
+					m.add(CountTxn(r, tr))
+				}
+			}
+		}
+	}
+	return resp, err
+}
+
+func (m *Metrics) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ver, ok, err := clientVersion(ss.Context())
+	if err != nil {
+		return err
+	}
+	if ok {
+		m.ClientRequests.WithLabelValues("stream", ver).Inc()
+	}
+	err = handler(srv, ss)
+	if err == nil && info.FullMethod == methodRangeStream {
+		m.Range.Inc()
+	}
+	return err
+}
+
+// byteCounter is the gRPC stats handler behind the client byte counters.
+type byteCounter struct{ m *Metrics }
+
+func (b byteCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+
+func (b byteCounter) HandleRPC(_ context.Context, s stats.RPCStats) {
+	switch p := s.(type) {
+	case *stats.InPayload:
+		b.m.ReceivedBytes.Add(float64(p.Length))
+	case *stats.OutPayload:
+		b.m.SentBytes.Add(float64(p.Length))
+	}
+}
+
+func (b byteCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+
+func (b byteCounter) HandleConn(context.Context, stats.ConnStats) {}
+
+// Ops counts the MVCC operations of one request, as etcd's metrics
+// transaction counts them.
+type Ops struct {
+	Ranges, Puts, Deletes int
+	// Txn is whether the request counts in etcd_mvcc_txn_total: it is a
+	// Txn whose operations (ranges, puts and deletes) number more than one.
+	Txn bool
+}
+
+// CountPut is the operations of an applied Put: the put, and a read of the
+// previous value when prev_kv, ignore_value or ignore_lease ask for it.
+func CountPut(r *pb.PutRequest) Ops {
+	o := Ops{Puts: 1}
+	if r.PrevKv || r.IgnoreValue || r.IgnoreLease {
+		o.Ranges++
+	}
+	return o
+}
+
+// CountDeleteRange is the operations of an applied DeleteRange: the
+// delete, and a read of the deleted values when prev_kv asks for them.
+func CountDeleteRange(r *pb.DeleteRangeRequest) Ops {
+	o := Ops{Deletes: 1}
+	if r.PrevKv {
+		o.Ranges++
+	}
+	return o
+}
+
+// CountTxn is the operations of a Txn that ran and produced resp: one
+// range per compare evaluated and the operations of the branch taken
+// (resp.Succeeded), nested txns included. A nil resp counts the compares
+// only.
+func CountTxn(r *pb.TxnRequest, resp *pb.TxnResponse) Ops {
+	var o Ops
+	countTxn(r, resp, &o)
+	o.Txn = o.Ranges+o.Puts+o.Deletes > 1
+	return o
+}
+
+func countTxn(r *pb.TxnRequest, resp *pb.TxnResponse, o *Ops) {
+	o.Ranges += len(r.Compare)
+	if resp == nil {
+		return
+	}
+	ops := r.Failure
+	if resp.Succeeded {
+		ops = r.Success
+	}
+	for i, op := range ops {
+		switch v := op.Request.(type) {
+		case *pb.RequestOp_RequestRange:
+			o.Ranges++
+		case *pb.RequestOp_RequestPut:
+			p := CountPut(v.RequestPut)
+			o.Puts += p.Puts
+			o.Ranges += p.Ranges
+		case *pb.RequestOp_RequestDeleteRange:
+			d := CountDeleteRange(v.RequestDeleteRange)
+			o.Deletes += d.Deletes
+			o.Ranges += d.Ranges
+		case *pb.RequestOp_RequestTxn:
+			var nested *pb.TxnResponse
+			if i < len(resp.Responses) {
+				nested = resp.Responses[i].GetResponseTxn()
+			}
+			countTxn(v.RequestTxn, nested, o)
+		}
+	}
+}
+
+func (m *Metrics) add(o Ops) {
+	if m == nil {
+		return
+	}
+	if o.Ranges > 0 {
+		m.Range.Add(float64(o.Ranges))
+	}
+	if o.Puts > 0 {
+		m.Put.Add(float64(o.Puts))
+	}
+	if o.Deletes > 0 {
+		m.Delete.Add(float64(o.Deletes))
+	}
+	if o.Txn {
+		m.Txn.Inc()
+	}
+}
+
+// ObserveApplied counts the MVCC operations of one request this member
+// applied (a Put, DeleteRange or Txn; other requests count nothing; a
+// request that failed with res.Err changed nothing and counts nothing).
+// The apply loop calls it.
+func (m *Metrics) ObserveApplied(r *pb.InternalRaftRequest, res *apply.Result) {
+	if m == nil || r == nil || res == nil || res.Err != nil {
+		return
+	}
+	switch {
+	case r.Put != nil:
+		m.add(CountPut(r.Put))
+	case r.DeleteRange != nil:
+		m.add(CountDeleteRange(r.DeleteRange))
+	case r.Txn != nil:
+		tr, _ := res.Resp.(*pb.TxnResponse)
+		m.add(CountTxn(r.Txn, tr))
+	}
+}
+
+// proposalStarted and proposalDone bracket a proposal waiting to be
+// applied (etcd_server_proposals_pending).
+func (m *Metrics) proposalStarted() {
+	if m != nil && m.ProposalsPending != nil {
+		m.ProposalsPending.Inc()
+	}
+}
+
+func (m *Metrics) proposalDone() {
+	if m != nil && m.ProposalsPending != nil {
+		m.ProposalsPending.Dec()
+	}
+}

@@ -1,0 +1,236 @@
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/concord-kv/concord/apply"
+	"github.com/concord-kv/concord/lease"
+	"github.com/concord-kv/concord/membership"
+	"github.com/concord-kv/concord/mvcc"
+	"github.com/concord-kv/concord/watch"
+)
+
+var (
+	// ErrNoLeader: the member knows no leader (maps to etcd's "no leader").
+	ErrNoLeader = errors.New("api: no leader")
+	// ErrStopped: the member is shutting down ("server stopped").
+	ErrStopped = errors.New("api: server stopped")
+	// ErrNotLeader: the request must be served by the leader.
+	ErrNotLeader = errors.New("api: not leader")
+	// ErrTimeout: a proposal or read barrier did not finish within the
+	// request timeout ("request timed out").
+	ErrTimeout = errors.New("api: request timed out")
+)
+
+// RaftStatus is the part of the raft node's state the API reports.
+type RaftStatus struct {
+	Leader, Term, CommitIndex uint64
+	IsLeader, IsLearner       bool
+}
+
+// Raft is what the API needs of the raft node. Implementations return
+// ErrNoLeader / ErrStopped (wrapped or not) for those conditions.
+type Raft interface {
+	Propose(ctx context.Context, data []byte) error
+	ProposeConfChange(ctx context.Context, cc raftpb.ConfChangeI) error
+	ReadIndex(ctx context.Context) (uint64, error)
+	Status() RaftStatus
+	TransferLeadership(ctx context.Context, target uint64) error
+	// LeaderChanged returns a channel closed at the next leader change.
+	LeaderChanged() <-chan struct{}
+	// Match returns, on the leader, member id's raft match index and the
+	// leader's own; ErrNotLeader on a follower.
+	Match(ctx context.Context, id uint64) (match, leaderMatch uint64, err error)
+}
+
+// Config configures the services.
+type Config struct {
+	MemberID, ClusterID uint64
+	Raft                Raft
+	Applier             *apply.Applier
+	KV                  *mvcc.Store
+	Cluster             *membership.Cluster
+	Watch               *watch.Hub
+	Lessor              *lease.Lessor
+	// Now is the clock for lease time-to-live; nil means time.Now.
+	Now func() time.Time
+	// ForwardTLS is used to reach the leader's https client URL when
+	// forwarding lease requests; nil skips verification.
+	ForwardTLS *tls.Config
+	Logger     *zap.Logger
+	// MaxRequestBytes is --max-request-bytes: a marshalled proposal larger
+	// than this fails with "etcdserver: request is too large".
+	MaxRequestBytes int
+	// MaxTxnOps is --max-txn-ops (128).
+	MaxTxnOps int
+	// RequestTimeout bounds proposals and read barriers (etcd: 5s + 2 ×
+	// election timeout).
+	RequestTimeout time.Duration
+	// Version is the etcd API version reported by Status (e.g. "3.6.0").
+	Version string
+	// QuotaBackendBytes is reported as Status.dbSizeQuota.
+	QuotaBackendBytes int64
+	// DBSize returns the physical size and the estimated in-use size of the
+	// storage in bytes.
+	DBSize func() (size, inUse int64)
+	// Defragment, if set, reclaims storage space (Maintenance.Defragment).
+	Defragment func(context.Context) error
+	// DB is the member's engine, read by Maintenance.Snapshot; nil makes
+	// Snapshot answer Unimplemented.
+	DB *pebble.DB
+	// ClientURLs are this member's advertised client URLs.
+	ClientURLs []string
+	// Metrics, if set, counts proposals pending (see Metrics); the gRPC
+	// server takes its ServerOptions.
+	Metrics *Metrics
+}
+
+// Server implements the gRPC services.
+type Server struct {
+	pb.UnimplementedKVServer
+	pb.UnimplementedMaintenanceServer
+	pb.UnimplementedClusterServer
+	pb.UnimplementedWatchServer
+	pb.UnimplementedLeaseServer
+
+	cfg Config
+	lg  *zap.Logger
+	ids idGenerator
+	lc  leaderConns
+}
+
+// New returns the services over cfg.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.MaxTxnOps == 0 {
+		cfg.MaxTxnOps = 128
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 7 * time.Second
+	}
+	s := &Server{cfg: cfg, lg: cfg.Logger}
+	s.ids.init(cfg.MemberID, time.Now())
+	return s
+}
+
+// idGenerator makes request IDs unique across members and restarts as
+// etcd does: the low 16 bits of the member ID, then a millisecond clock
+// read at start, then a counter.
+type idGenerator struct {
+	prefix uint64
+	suffix atomic.Uint64
+}
+
+func (g *idGenerator) init(member uint64, now time.Time) {
+	g.prefix = (member & 0xffff) << 48
+	g.suffix.Store((uint64(now.UnixMilli()) & 0xffffffffff) << 8)
+}
+
+func (g *idGenerator) next() uint64 {
+	return g.prefix | (g.suffix.Add(1) & (1<<48 - 1))
+}
+
+// Header returns a response header for revision rev with this member's
+// cluster ID, member ID and raft term.
+func (s *Server) Header(rev int64) *pb.ResponseHeader { return s.header(rev) }
+
+func (s *Server) header(rev int64) *pb.ResponseHeader {
+	return &pb.ResponseHeader{ClusterId: s.cfg.ClusterID, MemberId: s.cfg.MemberID, Revision: rev, RaftTerm: s.cfg.Raft.Status().Term}
+}
+
+// fillHeader completes a header the applier produced (revision set).
+func (s *Server) fillHeader(h *pb.ResponseHeader) *pb.ResponseHeader {
+	if h == nil {
+		return s.header(s.cfg.KV.Rev())
+	}
+	h.ClusterId, h.MemberId, h.RaftTerm = s.cfg.ClusterID, s.cfg.MemberID, s.cfg.Raft.Status().Term
+	return h
+}
+
+// propose replicates r and waits until this member applied it.
+func (s *Server) propose(ctx context.Context, r *pb.InternalRaftRequest) (*apply.Result, error) {
+	id := s.ids.next()
+	r.Header = &pb.RequestHeader{ID: id}
+	data, err := proto.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.MaxRequestBytes > 0 && len(data) > s.cfg.MaxRequestBytes {
+		return nil, rpctypes.ErrGRPCRequestTooLarge
+	}
+	s.cfg.Metrics.proposalStarted()
+	defer s.cfg.Metrics.proposalDone()
+	ch := s.cfg.Applier.Register(id)
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	if err := s.cfg.Raft.Propose(cctx, data); err != nil {
+		s.cfg.Applier.Unregister(id)
+		return nil, s.ctxErr(ctx, err)
+	}
+	select {
+	case res := <-ch:
+		return res, nil
+	case <-cctx.Done():
+		s.cfg.Applier.Unregister(id)
+		return nil, s.ctxErr(ctx, cctx.Err())
+	}
+}
+
+// ctxErr turns the expiry of the internal request timeout into
+// ErrTimeout while keeping the caller's own cancellation as it is.
+func (s *Server) ctxErr(parent context.Context, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		if parent.Err() != nil {
+			return parent.Err()
+		}
+		if s.cfg.Raft.Status().Leader == 0 {
+			return ErrNoLeader
+		}
+		return ErrTimeout
+	}
+	return err
+}
+
+// linearizableBarrier waits until this member has applied everything
+// committed before the call (ReadIndex, then wait for the applied index).
+func (s *Server) linearizableBarrier(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	idx, err := s.cfg.Raft.ReadIndex(cctx)
+	if err != nil {
+		return s.ctxErr(ctx, err)
+	}
+	if err := s.cfg.Applier.WaitApplied(cctx, idx); err != nil {
+		return s.ctxErr(ctx, err)
+	}
+	return nil
+}
+
+// ProposeInternal replicates an internal request (such as this member's
+// published attributes) and waits until this member applied it.
+func (s *Server) ProposeInternal(ctx context.Context, r *pb.InternalRaftRequest) error {
+	res, err := s.propose(ctx, r)
+	if err != nil {
+		return err
+	}
+	return res.Err
+}
+
+// Barrier waits until this member has applied everything committed before
+// the call (a ReadIndex round), bounded by the request timeout.
+func (s *Server) Barrier(ctx context.Context) error {
+	return s.linearizableBarrier(ctx)
+}
