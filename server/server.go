@@ -1,0 +1,612 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/soheilhy/cmux"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/membershippb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/concord-kv/concord/api"
+	"github.com/concord-kv/concord/apply"
+	"github.com/concord-kv/concord/config"
+	"github.com/concord-kv/concord/lease"
+	"github.com/concord-kv/concord/membership"
+	"github.com/concord-kv/concord/mvcc"
+	"github.com/concord-kv/concord/raftnode"
+	"github.com/concord-kv/concord/storage"
+	"github.com/concord-kv/concord/v3lock"
+	"github.com/concord-kv/concord/watch"
+)
+
+// grpcOverheadBytes is added to --max-request-bytes for the gRPC receive
+// limit, as etcd does, so that a slightly too large request reaches the
+// server's own size check and gets etcd's "request is too large".
+const grpcOverheadBytes = 512 * 1024
+
+// keyIdentity holds this member's ID and the cluster ID (node-local).
+var keyIdentity = []byte{storage.PrefixLocal, 'i'}
+
+// Run starts a member from cfg and serves until ctx ends or a component
+// fails. cfg must have passed Validate.
+func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
+	for _, f := range cfg.Deferred() {
+		lg.Warn("flag accepted but its feature is not implemented yet; it has no effect", zap.String("flag", f))
+	}
+	dataDir := cfg.DataDir
+	if dataDir == "" {
+		dataDir = config.DefaultDataDir(cfg.Name)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("server: create data dir: %w", err)
+	}
+	db, err := storage.Open(filepath.Join(dataDir, "db"), storage.Options{WALDir: cfg.WALDir})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	id, err := resolveIdentity(ctx, db, cfg, lg)
+	if err != nil {
+		return err
+	}
+	lg = lg.With(zap.String("local-member-id", fmt.Sprintf("%x", id.member)))
+	lg.Info("starting concord member", zap.String("name", cfg.Name), zap.String("data-dir", dataDir),
+		zap.String("cluster-id", fmt.Sprintf("%x", id.cluster)), zap.Bool("bootstrap", id.bootstrap), zap.Bool("join", id.fresh && !id.bootstrap),
+		zap.String("version", config.Version), zap.String("etcd-api-version", config.APIVersion))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
+	mm, err := registerServerMetrics(reg, cfg, id, db)
+	if err != nil {
+		return err
+	}
+
+	kv, err := mvcc.Open(db, mvcc.Options{Logger: lg, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	defer kv.Close()
+	cluster := membership.NewCluster(id.cluster)
+	if err := cluster.Load(db); err != nil {
+		return err
+	}
+	var node *raftnode.Node // set below; the hub's header reads the term from it
+	hub := watch.NewHub(watch.Config{
+		History:          kv,
+		Logger:           lg.Named("watch"),
+		ProgressInterval: cfg.WatchProgressNotifyInterval,
+		MaxResponseBytes: int(cfg.MaxRequestBytes),
+		Metrics:          watch.NewMetrics(reg),
+		Header: func(rev int64) *pb.ResponseHeader {
+			h := &pb.ResponseHeader{ClusterId: id.cluster, MemberId: id.member, Revision: rev}
+			if node != nil {
+				h.RaftTerm = node.Status().Term
+			}
+			return h
+		},
+	})
+	defer hub.Close()
+	lcfg := lease.DefaultConfig()
+	lcfg.MinTTL = lease.MinTTLFor(cfg.ElectionTicks(), cfg.HeartbeatInterval)
+	lcfg.Checkpointing = cfg.LeaseCheckpoint
+	lcfg.CheckpointInterval = cfg.LeaseCheckpointInterval
+	lcfg.Logger = lg.Named("lease")
+	lcfg.Metrics = lease.NewMetrics(reg)
+	lessor, err := lease.New(lcfg)
+	if err != nil {
+		return err
+	}
+	if err := lessor.Load(db); err != nil {
+		return err
+	}
+	applier, err := apply.New(apply.Config{DB: db, KV: kv, Cluster: cluster, Lessor: lessor, Logger: lg,
+		WarnApplyDuration: cfg.WarningApplyDuration, OnApplied: hub.Notify, OnRequest: mm.onRequest, OnCommit: mm.onCommit})
+	if err != nil {
+		return err
+	}
+
+	peerTLS, peerServerTLS, err := peerTLSConfigs(cfg)
+	if err != nil {
+		return err
+	}
+	raftMetrics, err := raftnode.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	node, err = raftnode.Start(raftnode.Config{
+		ID:                     id.member,
+		ClusterID:              id.cluster,
+		Peers:                  id.peers(cluster),
+		Bootstrap:              id.bootstrap,
+		ElectionTicks:          cfg.ElectionTicks(),
+		HeartbeatTicks:         1,
+		TickInterval:           cfg.HeartbeatInterval,
+		SnapshotCount:          cfg.SnapshotCount,
+		SnapshotCatchUpEntries: cfg.SnapshotCatchUpEntries,
+		DB:                     db,
+		DataDir:                dataDir,
+		PeerTLS:                peerTLS,
+		Logger:                 lg.Named("raft"),
+		Metrics:                raftMetrics,
+	})
+	if err != nil {
+		return err
+	}
+	defer node.Stop()
+	mm.registerMemberState(reg, applier, node, raftMetrics)
+	if id.fresh {
+		if err := writeIdentity(db, id); err != nil {
+			return err
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	fail := func(err error) {
+		select {
+		case errc <- err:
+		default:
+		}
+		cancel()
+	}
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := runApply(ctx, node, applier, cluster, hub); err != nil {
+			fail(err)
+		}
+	}()
+
+	svc := api.New(api.Config{
+		Metrics:           mm.api,
+		MemberID:          id.member,
+		ClusterID:         id.cluster,
+		Raft:              raftAdapter{node},
+		Applier:           applier,
+		KV:                kv,
+		Cluster:           cluster,
+		Watch:             hub,
+		Lessor:            lessor,
+		Logger:            lg,
+		MaxRequestBytes:   int(cfg.MaxRequestBytes),
+		MaxTxnOps:         int(cfg.MaxTxnOps),
+		RequestTimeout:    5*time.Second + 2*cfg.ElectionTimeout,
+		Version:           config.APIVersion,
+		QuotaBackendBytes: cfg.QuotaBytes(),
+		DBSize:            func() (int64, int64) { return dbSize(db) },
+		DB:                db,
+		Defragment: func(ctx context.Context) error {
+			return db.Compact(ctx, storage.StateStart, storage.StateEnd, true)
+		},
+	})
+
+	gs := newGRPCServer(cfg, svc, mm.api)
+	// The Lock and Election services run on a client of this member's own
+	// client listener, as etcd's do.
+	self, err := selfClient(cfg)
+	if err != nil {
+		return err
+	}
+	defer self.Close()
+	v3lock.Register(gs, self)
+	httpMux := http.NewServeMux()
+	httpMux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	httpMux.Handle("/", mm.countHealth(svc.HTTPHandler(config.Version)))
+	if cfg.EnablePprof || cfg.LogLevel == "debug" {
+		// etcd serves the Go profiler under /debug/pprof with --enable-pprof
+		// or --log-level=debug.
+		httpMux.HandleFunc("/debug/pprof/", pprof.Index)
+		httpMux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		httpMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		httpMux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		httpMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	if cfg.EnableGRPCGateway {
+		gwh, err := gatewayHandler(ctx, self.ActiveConnection())
+		if err != nil {
+			return err
+		}
+		httpMux.Handle("/v3/", gwh)
+		httpMux.Handle("/v3beta/", gwh)
+	}
+
+	clientTLS, err := clientTLSConfig(cfg)
+	if err != nil {
+		return err
+	}
+	// Client listeners are bound now (a taken port fails the start) and
+	// served once this member has published itself, as etcd does.
+	var closers []func()
+	var serveClients []func()
+	for _, u := range cfg.ListenClientURLs {
+		l, err := listen(u, clientTLS)
+		if err != nil {
+			return err
+		}
+		m := cmux.New(l)
+		httpL := m.Match(cmux.HTTP1Fast())
+		grpcL := m.Match(cmux.Any())
+		hs := &http.Server{Handler: httpMux, ReadHeaderTimeout: 10 * time.Second}
+		serveClients = append(serveClients, func() {
+			go func() { _ = gs.Serve(grpcL) }()
+			go func() { _ = hs.Serve(httpL) }()
+			go func() { _ = m.Serve() }()
+			lg.Info("serving client traffic", zap.String("address", u.String()))
+		})
+		closers = append(closers, func() { _ = hs.Close(); _ = l.Close() })
+	}
+	peerMux := http.NewServeMux()
+	peerMux.Handle("/raft", node.Handler())
+	peerMux.Handle("/raft/", node.Handler())
+	peerMux.Handle("/version", svc.HTTPHandler(config.Version))
+	peerMux.Handle("/members", membersHandler(cluster))
+	for _, u := range cfg.ListenPeerURLs {
+		l, err := listen(u, peerServerTLS)
+		if err != nil {
+			return err
+		}
+		hs := &http.Server{Handler: peerMux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = hs.Serve(l) }()
+		closers = append(closers, func() { _ = hs.Close() })
+		lg.Info("serving peer traffic", zap.String("address", u.String()))
+	}
+	for _, u := range cfg.ListenMetricsURLs {
+		var mtls *tls.Config
+		if u.Scheme == "https" {
+			mtls = clientTLS
+		}
+		l, err := listen(u, mtls)
+		if err != nil {
+			return err
+		}
+		hs := &http.Server{Handler: httpMux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = hs.Serve(l) }()
+		closers = append(closers, func() { _ = hs.Close() })
+		lg.Info("serving metrics", zap.String("address", u.String()))
+	}
+
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if publish(ctx, lg, svc, node, id.member, cfg) {
+			for _, serve := range serveClients {
+				serve()
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		runLeases(ctx, lg, node, svc, lessor)
+	}()
+	defer svc.CloseForwarding()
+	notifySystemd(lg)
+
+	<-ctx.Done()
+	lg.Info("stopping concord member")
+	// The member's own clients (Lock/Election, forwarding) hold streams
+	// that GracefulStop would otherwise wait for.
+	self.Close()
+	svc.CloseForwarding()
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		gs.Stop()
+	}
+	for _, c := range closers {
+		c()
+	}
+	node.Stop()
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+func newGRPCServer(cfg *config.Config, svc *api.Server, m *api.Metrics) *grpc.Server {
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(int(cfg.MaxRequestBytes) + grpcOverheadBytes),
+		grpc.MaxSendMsgSize(math.MaxInt32),
+		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
+		grpc.ChainUnaryInterceptor(svc.UnaryInterceptor),
+		grpc.ChainStreamInterceptor(svc.StreamInterceptor),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: cfg.GRPCKeepAliveMinTime, PermitWithoutStream: false}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: cfg.GRPCKeepAliveInterval, Timeout: cfg.GRPCKeepAliveTimeout}),
+	}
+	// The metrics' interceptors go first: they see every call.
+	gs := grpc.NewServer(append(m.ServerOptions(), opts...)...)
+	pb.RegisterKVServer(gs, svc)
+	pb.RegisterMaintenanceServer(gs, svc)
+	pb.RegisterClusterServer(gs, svc)
+	pb.RegisterWatchServer(gs, svc)
+	pb.RegisterLeaseServer(gs, svc)
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, hs)
+	m.InitializeGRPC(gs)
+	return gs
+}
+
+// runApply is the apply loop: the only writer of the replicated state.
+func runApply(ctx context.Context, node *raftnode.Node, a *apply.Applier, cluster *membership.Cluster, hub *watch.Hub) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ap, ok := <-node.Apply():
+			if !ok {
+				return nil
+			}
+			if inst := ap.Snapshot; inst != nil {
+				err := a.Restore(inst.WriteTo)
+				inst.Done(err)
+				if err != nil {
+					return err
+				}
+				hub.Restored(a.Revision())
+				node.UpdatePeers(peersOf(cluster))
+			}
+			if err := a.Apply(ap.Entries, ap.ConfState, raftnode.WriteConfState); err != nil {
+				return err
+			}
+			if ap.ConfState != nil {
+				node.UpdatePeers(peersOf(cluster))
+			}
+			node.ReportApplied(a.Applied().Index)
+		}
+	}
+}
+
+func peersOf(c *membership.Cluster) []raftnode.Peer {
+	ms := c.Members()
+	out := make([]raftnode.Peer, len(ms))
+	for i, m := range ms {
+		out[i] = raftnode.Peer{ID: m.ID, URLs: m.PeerURLs, Context: m.Marshal()}
+	}
+	return out
+}
+
+// publish proposes this member's name and client URLs once a leader is
+// known, retrying until it is applied, as etcd's publishV3 does, so
+// `member list` shows them; it reports whether it did before ctx ended.
+func publish(ctx context.Context, lg *zap.Logger, svc *api.Server, node *raftnode.Node, member uint64, cfg *config.Config) bool {
+	req := &pb.InternalRaftRequest{ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{
+		Member_ID:        member,
+		MemberAttributes: &membershippb.Attributes{Name: cfg.Name, ClientUrls: urlStrings(cfg.AdvertiseClientURLs)},
+	}}
+	for ctx.Err() == nil {
+		changed := node.LeaderChanged()
+		if node.Status().Leader == 0 {
+			select {
+			case <-ctx.Done():
+				return false
+			case <-changed:
+				continue
+			}
+		}
+		err := svc.ProposeInternal(ctx, req)
+		if err == nil {
+			lg.Info("published local member to cluster through raft", zap.Strings("client-urls", req.ClusterMemberAttrSet.MemberAttributes.ClientUrls))
+			return true
+		}
+		lg.Debug("publish failed, retrying", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return false
+}
+
+func urlStrings(us []url.URL) []string {
+	out := make([]string, len(us))
+	for i, u := range us {
+		out[i] = u.String()
+	}
+	return out
+}
+
+// dbSize is the storage's physical size and the live data in it, in bytes.
+func dbSize(db *pebble.DB) (int64, int64) {
+	m := db.Metrics()
+	total := m.Total()
+	size := int64(m.DiskSpaceUsage())
+	return size, min(size, total.TablesSize+int64(m.WAL.Size))
+}
+
+func listen(u url.URL, tlsCfg *tls.Config) (net.Listener, error) {
+	var l net.Listener
+	var err error
+	switch u.Scheme {
+	case "unix", "unixs":
+		l, err = net.Listen("unix", u.Host+u.Path)
+	default:
+		l, err = net.Listen("tcp", u.Host)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("server: listen on %s: %w", u.String(), err)
+	}
+	if u.Scheme == "https" || u.Scheme == "unixs" {
+		if tlsCfg == nil {
+			l.Close()
+			return nil, fmt.Errorf("server: %s needs a certificate (--cert-file/--key-file or --peer-cert-file/--peer-key-file)", u.String())
+		}
+		l = tls.NewListener(l, tlsCfg)
+	}
+	return l, nil
+}
+
+func loadTLS(t config.TLSInfo) (*tls.Config, error) {
+	if t.CertFile == "" || t.KeyFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("server: load certificate: %w", err)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.TrustedCAFile != "" {
+		pem, err := os.ReadFile(t.TrustedCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("server: read trusted CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("server: no certificates in %s", t.TrustedCAFile)
+		}
+		c.ClientCAs = pool
+		c.RootCAs = pool
+	}
+	if t.ClientCertAuth {
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return c, nil
+}
+
+// clientTLSConfig is the client listener's TLS: gRPC clients require ALPN
+// "h2"; HTTP/1.1 serves curl, /health and the metrics.
+func clientTLSConfig(cfg *config.Config) (*tls.Config, error) {
+	t, err := loadTLS(cfg.ClientTLS)
+	if t != nil {
+		t.NextProtos = []string{"h2", "http/1.1"}
+	}
+	return t, err
+}
+
+// peerTLSConfigs returns the dialing and serving TLS configs for peers.
+func peerTLSConfigs(cfg *config.Config) (dial, serve *tls.Config, err error) {
+	serve, err = loadTLS(cfg.PeerTLS)
+	if err != nil || serve == nil {
+		return nil, nil, err
+	}
+	dial = serve.Clone()
+	dial.ClientAuth = tls.NoClientCert
+	return dial, serve, nil
+}
+
+// notifySystemd tells systemd (Type=notify units) the member is ready.
+func notifySystemd(lg *zap.Logger) {
+	sock := os.Getenv("NOTIFY_SOCKET")
+	if sock == "" {
+		return
+	}
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		lg.Warn("cannot notify systemd", zap.Error(err))
+		return
+	}
+	defer conn.Close()
+	_, _ = conn.Write([]byte("READY=1"))
+}
+
+// raftAdapter presents the raft node as api.Raft.
+type raftAdapter struct{ n *raftnode.Node }
+
+func (r raftAdapter) Propose(ctx context.Context, data []byte) error {
+	return mapRaftErr(r.n.Propose(ctx, data))
+}
+
+func (r raftAdapter) ProposeConfChange(ctx context.Context, cc raftpb.ConfChangeI) error {
+	return mapRaftErr(r.n.ProposeConfChange(ctx, cc))
+}
+
+func (r raftAdapter) ReadIndex(ctx context.Context) (uint64, error) {
+	i, err := r.n.ReadIndex(ctx)
+	return i, mapRaftErr(err)
+}
+
+func (r raftAdapter) TransferLeadership(ctx context.Context, target uint64) error {
+	return mapRaftErr(r.n.TransferLeadership(ctx, target))
+}
+
+func (r raftAdapter) LeaderChanged() <-chan struct{} { return r.n.LeaderChanged() }
+
+func (r raftAdapter) Match(ctx context.Context, id uint64) (uint64, uint64, error) {
+	m, l, err := r.n.Match(ctx, id)
+	if errors.Is(err, raftnode.ErrNotLeader) {
+		return 0, 0, fmt.Errorf("%w: %v", api.ErrNotLeader, err)
+	}
+	return m, l, mapRaftErr(err)
+}
+
+func (r raftAdapter) Status() api.RaftStatus {
+	s := r.n.Status()
+	return api.RaftStatus{Leader: s.Leader, Term: s.Term, CommitIndex: s.CommitIndex, IsLeader: s.IsLeader, IsLearner: s.IsLearner}
+}
+
+func mapRaftErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raftnode.ErrNoLeader):
+		return fmt.Errorf("%w: %v", api.ErrNoLeader, err)
+	case errors.Is(err, raftnode.ErrStopped):
+		return fmt.Errorf("%w: %v", api.ErrStopped, err)
+	}
+	return err
+}
+
+// selfClient is a client of this member's first client URL, for the
+// services built on the client (Lock, Election). Over TLS it presents the
+// server's own certificate.
+func selfClient(cfg *config.Config) (*clientv3.Client, error) {
+	if len(cfg.ListenClientURLs) == 0 {
+		return nil, errors.New("server: no --listen-client-urls")
+	}
+	u := cfg.ListenClientURLs[0]
+	host := u.Host
+	if h, p, err := net.SplitHostPort(u.Host); err == nil && (h == "" || h == "0.0.0.0" || h == "::") {
+		host = net.JoinHostPort("127.0.0.1", p)
+	}
+	cc := clientv3.Config{Endpoints: []string{host}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	if u.Scheme == "https" || u.Scheme == "unixs" {
+		t, err := loadTLS(cfg.ClientTLS)
+		if err != nil {
+			return nil, err
+		}
+		if t == nil {
+			return nil, fmt.Errorf("server: %s needs a certificate", u.String())
+		}
+		t = t.Clone()
+		t.ClientAuth = tls.NoClientCert
+		t.InsecureSkipVerify = t.RootCAs == nil
+		cc.TLS = t
+	}
+	if u.Scheme == "unix" || u.Scheme == "unixs" {
+		cc.Endpoints = []string{u.Scheme + "://" + u.Host + u.Path}
+	}
+	return clientv3.New(cc)
+}
