@@ -16,12 +16,16 @@ import (
 // Note that Pebble reserves the memtables' size inside the block cache:
 // with 64 MiB memtables a 64 MiB cache would hold no blocks at all.
 func benchStore(b *testing.B) (*pebble.DB, *Store) {
+	return benchStoreOpts(b, Options{})
+}
+
+func benchStoreOpts(b *testing.B, opts Options) (*pebble.DB, *Store) {
 	b.Helper()
 	db, err := storage.Open(b.TempDir(), storage.Options{Logger: quietLogger{}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := Open(db, Options{})
+	s, err := Open(db, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -70,6 +74,50 @@ func BenchmarkPut(b *testing.B) {
 // BenchmarkRange reads one key, and a 1000-key prefix (materialised,
 // streamed, count only), at the current revision of a store holding
 // 100,000 keys with 3 versions each, 256-byte values.
+// BenchmarkPutOverwrite: the seed benchmark's write pattern, puts of
+// random keys from a space of 10 000 that all exist already (so every put
+// reads the key's newest version), batches of 16, with the latest-version
+// cache at its default size and disabled.
+func BenchmarkPutOverwrite(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		bytes int
+	}{{"cache", 0}, {"nocache", -1}} {
+		b.Run(c.name, func(b *testing.B) {
+			db, s := benchStoreOpts(b, Options{LatestCacheBytes: c.bytes})
+			value := make([]byte, 256)
+			key := make([]byte, 8)
+			const space = 10000
+			put := func(n int, rnd func(int) int) {
+				batch := db.NewIndexedBatch()
+				for i := 0; i < n; i++ {
+					binary.BigEndian.PutUint64(key, uint64(rnd(i)))
+					tw := s.Write(batch)
+					if _, err := tw.Put(key, value, 0); err != nil {
+						b.Fatal(err)
+					}
+					tw.End()
+					if (i+1)%16 == 0 || i == n-1 {
+						if err := batch.Commit(pebble.NoSync); err != nil {
+							b.Fatal(err)
+						}
+						batch.Close()
+						s.Publish()
+						batch = db.NewIndexedBatch()
+					}
+				}
+				batch.Close()
+			}
+			// Every key exists, several times over, in memtables and SSTables.
+			put(5*space, func(i int) int { return i % space })
+			b.SetBytes(int64(len(key) + len(value)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			put(b.N, func(i int) int { return (i * 7919) % space })
+		})
+	}
+}
+
 func BenchmarkRange(b *testing.B) {
 	db, s := benchStore(b)
 	value := make([]byte, 256)

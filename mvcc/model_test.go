@@ -564,20 +564,25 @@ func sameEventsD(d *differential, what string, got, want []*mvccpb.Event) {
 }
 
 func TestDifferential(t *testing.T) {
+	// The latest-version cache at its default size, disabled, and so small
+	// that it evicts all the time.
+	caches := map[string]int{"default": 0, "none": -1, "tiny": 2048}
 	for _, seed := range []uint64{1, 2, 3, 42} {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			steps := 3000
-			if testing.Short() {
-				steps = 500
-			}
-			d := &differential{
-				t:   t,
-				rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-				e:   newTestEnv(t, Options{CompactionBatchLimit: 1 + int(seed%7)}),
-				m:   newModel(),
-			}
-			d.run(steps)
-			t.Logf("final revision %d, compacted %d, %d changes, %d live keys", d.m.rev, d.m.compact, len(d.m.log), d.m.liveCount())
-		})
+		for cname, cbytes := range caches {
+			t.Run(fmt.Sprintf("seed=%d/cache=%s", seed, cname), func(t *testing.T) {
+				steps := 3000
+				if testing.Short() {
+					steps = 500
+				}
+				d := &differential{
+					t:   t,
+					rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+					e:   newTestEnv(t, Options{CompactionBatchLimit: 1 + int(seed%7), LatestCacheBytes: cbytes}),
+					m:   newModel(),
+				}
+				d.run(steps)
+				t.Logf("final revision %d, compacted %d, %d changes, %d live keys", d.m.rev, d.m.compact, len(d.m.log), d.m.liveCount())
+			})
+		}
 	}
 }

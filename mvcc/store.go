@@ -43,6 +43,10 @@ type Options struct {
 	// (etcd_debugging_mvcc_current_revision, _compact_revision, _keys_total,
 	// _db_compaction_keys_total); nil registers none.
 	Registerer prometheus.Registerer
+	// LatestCacheBytes bounds the cache of recently written keys' newest
+	// versions that spares a put its key-index seek: 0 means
+	// DefaultLatestCacheBytes, negative disables the cache.
+	LatestCacheBytes int
 }
 
 // Store is the multi-version key-value store over one Pebble engine. See
@@ -64,6 +68,7 @@ type Store struct {
 	wRev        int64
 	wCompactRev int64
 	wKeyCount   int64
+	latest      *latestCache
 
 	// cmu is held by the compactor for the whole of each batch (read, build,
 	// commit) and by Reload/PauseCompaction; never by Write or Compact, so
@@ -102,6 +107,7 @@ func Open(db *pebble.DB, opts Options) (*Store, error) {
 		db:         db,
 		lg:         opts.Logger,
 		batchLimit: opts.CompactionBatchLimit,
+		latest:     newLatestCache(cacheBudget(opts.LatestCacheBytes)),
 		kick:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 		stopped:    make(chan struct{}),
@@ -121,6 +127,13 @@ func Open(db *pebble.DB, opts Options) (*Store, error) {
 	go s.runCompactor()
 	s.kickCompactor()
 	return s, nil
+}
+
+func cacheBudget(n int) int {
+	if n == 0 {
+		return DefaultLatestCacheBytes
+	}
+	return n
 }
 
 // Close stops the compactor goroutine and waits for it. Unfinished
@@ -220,6 +233,7 @@ func (s *Store) Reload() error {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
 	s.paused = false
+	s.latest.clear()
 	if err := s.load(); err != nil {
 		return err
 	}

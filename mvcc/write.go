@@ -85,9 +85,12 @@ func (tw *TxnWrite) Put(key, value []byte, lease int64) (prev *mvccpb.KeyValue, 
 	}
 	rev := tw.rev()
 	sub := int64(len(tw.changes))
-	pMain, pSub, pVal, found, err := latestVersion(tw.b, key)
-	if err != nil {
-		return nil, err
+	pMain, pSub, pVal, found := tw.s.latest.get(key)
+	if !found {
+		pMain, pSub, pVal, found, err = latestVersion(tw.b, key)
+		if err != nil {
+			return nil, err
+		}
 	}
 	create, ver := rev, int64(1)
 	rec := revLogRecord{key: key}
@@ -107,9 +110,11 @@ func (tw *TxnWrite) Put(key, value []byte, lease int64) (prev *mvccpb.KeyValue, 
 		create, ver = c, v+1
 		rec.hasPrev, rec.prevMain, rec.prevSub = true, pMain, pSub
 	}
-	if err := tw.b.Set(versionKey(key, rev, sub), encodePut(create, ver, lease, value), nil); err != nil {
+	enc := encodePut(create, ver, lease, value)
+	if err := tw.b.Set(versionKey(key, rev, sub), enc, nil); err != nil {
 		return nil, fmt.Errorf("mvcc: put: %w", err)
 	}
+	tw.s.latest.put(key, rev, sub, enc)
 	if err := tw.b.Set(revLogKey(rev, sub), encodeRevLog(rec), nil); err != nil {
 		return nil, fmt.Errorf("mvcc: put: %w", err)
 	}
@@ -177,6 +182,7 @@ func (tw *TxnWrite) DeleteRange(key, end []byte) (deleted []*mvccpb.KeyValue, er
 		if err := tw.b.Set(revLogKey(rev, sub), encodeRevLog(rec), nil); err != nil {
 			return nil, fmt.Errorf("mvcc: delete: %w", err)
 		}
+		tw.s.latest.forget(v.kv.Key)
 		tw.keyDelta--
 		tw.changes = append(tw.changes, &mvccpb.Event{
 			Type:   mvccpb.Event_DELETE,
