@@ -40,6 +40,10 @@
 // number of keys. Watch catch-up reads events from the same log.
 //
 // No index of keys is kept in memory: memory does not grow with key count.
+// A bounded cache (Options.LatestCacheBytes, 32 MiB by default, LRU) keeps
+// the newest version of recently written keys so that overwriting a hot
+// key does not seek every LSM level for its previous version; it is
+// write-through from TxnWrite and cleared by Reload (see latest.go).
 //
 // # Concurrency and goroutines
 //
