@@ -44,36 +44,40 @@ func BenchmarkPut(b *testing.B) {
 	for _, n := range []int{1, 16, 256} {
 		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
 			db, s := benchStore(b)
-			value := make([]byte, 256)
-			key := make([]byte, 8)
-			b.SetBytes(int64(len(key) + len(value)))
+			b.SetBytes(8 + 256)
 			b.ReportAllocs()
 			b.ResetTimer()
-			batch := db.NewIndexedBatch()
-			for i := 0; i < b.N; i++ {
-				binary.BigEndian.PutUint64(key, uint64(i*7919)%(1<<20))
-				tw := s.Write(batch)
-				if _, err := tw.Put(key, value, 0); err != nil {
-					b.Fatal(err)
-				}
-				tw.End()
-				if (i+1)%n == 0 || i == b.N-1 {
-					if err := batch.Commit(pebble.NoSync); err != nil {
-						b.Fatal(err)
-					}
-					batch.Close()
-					s.Publish()
-					batch = db.NewIndexedBatch()
-				}
-			}
-			batch.Close()
+			benchPuts(b, db, s, b.N, n, func(i int) int { return (i * 7919) % (1 << 20) })
 		})
 	}
 }
 
-// BenchmarkRange reads one key, and a 1000-key prefix (materialised,
-// streamed, count only), at the current revision of a store holding
-// 100,000 keys with 3 versions each, 256-byte values.
+// benchPuts writes n puts of 8-byte keys (the i-th is key(i), big endian)
+// with 256-byte values, one transaction each, committing (without fsync)
+// and publishing every batch puts, as the apply loop does per raft Ready.
+func benchPuts(b *testing.B, db *pebble.DB, s *Store, n, batch int, key func(int) int) {
+	value := make([]byte, 256)
+	k := make([]byte, 8)
+	bt := db.NewIndexedBatch()
+	for i := 0; i < n; i++ {
+		binary.BigEndian.PutUint64(k, uint64(key(i)))
+		tw := s.Write(bt)
+		if _, err := tw.Put(k, value, 0); err != nil {
+			b.Fatal(err)
+		}
+		tw.End()
+		if (i+1)%batch == 0 || i == n-1 {
+			if err := bt.Commit(pebble.NoSync); err != nil {
+				b.Fatal(err)
+			}
+			bt.Close()
+			s.Publish()
+			bt = db.NewIndexedBatch()
+		}
+	}
+	bt.Close()
+}
+
 // BenchmarkPutOverwrite: the seed benchmark's write pattern, puts of
 // random keys from a space of 10 000 that all exist already (so every put
 // reads the key's newest version), batches of 16, with the latest-version
@@ -85,39 +89,20 @@ func BenchmarkPutOverwrite(b *testing.B) {
 	}{{"cache", 0}, {"nocache", -1}} {
 		b.Run(c.name, func(b *testing.B) {
 			db, s := benchStoreOpts(b, Options{LatestCacheBytes: c.bytes})
-			value := make([]byte, 256)
-			key := make([]byte, 8)
 			const space = 10000
-			put := func(n int, rnd func(int) int) {
-				batch := db.NewIndexedBatch()
-				for i := 0; i < n; i++ {
-					binary.BigEndian.PutUint64(key, uint64(rnd(i)))
-					tw := s.Write(batch)
-					if _, err := tw.Put(key, value, 0); err != nil {
-						b.Fatal(err)
-					}
-					tw.End()
-					if (i+1)%16 == 0 || i == n-1 {
-						if err := batch.Commit(pebble.NoSync); err != nil {
-							b.Fatal(err)
-						}
-						batch.Close()
-						s.Publish()
-						batch = db.NewIndexedBatch()
-					}
-				}
-				batch.Close()
-			}
 			// Every key exists, several times over, in memtables and SSTables.
-			put(5*space, func(i int) int { return i % space })
-			b.SetBytes(int64(len(key) + len(value)))
+			benchPuts(b, db, s, 5*space, 16, func(i int) int { return i % space })
+			b.SetBytes(8 + 256)
 			b.ReportAllocs()
 			b.ResetTimer()
-			put(b.N, func(i int) int { return (i * 7919) % space })
+			benchPuts(b, db, s, b.N, 16, func(i int) int { return (i * 7919) % space })
 		})
 	}
 }
 
+// BenchmarkRange reads one key, and a 1000-key prefix (materialised,
+// streamed, count only), at the current revision of a store holding
+// 100,000 keys with 3 versions each, 256-byte values.
 func BenchmarkRange(b *testing.B) {
 	db, s := benchStore(b)
 	value := make([]byte, 256)
