@@ -339,3 +339,19 @@ func TestArgifyAndCompare(t *testing.T) {
 		}
 	}
 }
+
+// TestCompletion: etcdctl 3.6's completion command (cobra's generator)
+// writes a script for each shell it names.
+func TestCompletion(t *testing.T) {
+	for shell, want := range map[string]string{
+		"bash":       "# bash completion V2 for concordctl",
+		"zsh":        "#compdef concordctl",
+		"fish":       "# fish completion for concordctl",
+		"powershell": "# powershell completion for concordctl",
+	} {
+		r := run(t, "", "completion", shell)
+		if r.code != 0 || !strings.HasPrefix(r.out, want) || r.err != "" {
+			t.Errorf("completion %s: code %d, stderr %q, starts %.60q", shell, r.code, r.err, r.out)
+		}
+	}
+}
