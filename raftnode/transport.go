@@ -66,6 +66,21 @@ func newTransport(n *Node) *transport {
 	return &transport{n: n, client: &http.Client{Transport: ht}, peers: map[uint64]*peer{}}
 }
 
+// activeSince returns when the stream to peer id was last connected, or
+// the zero time if it is down or id is not a peer.
+func (t *transport) activeSince(id uint64) time.Time {
+	t.mu.Lock()
+	p := t.peers[id]
+	t.mu.Unlock()
+	if p == nil {
+		return time.Time{}
+	}
+	if ns := p.since.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
 // update reconciles the senders with peers.
 func (t *transport) update(peers []Peer) {
 	t.mu.Lock()
@@ -155,6 +170,10 @@ type peer struct {
 	mu   sync.Mutex // guards urls and pick
 	urls []string
 	pick int
+
+	// since is when the current outbound stream was accepted, in Unix
+	// nanoseconds; 0 while there is none.
+	since atomic.Int64
 }
 
 func (p *peer) setURLs(urls []string) {
@@ -278,6 +297,7 @@ func (p *peer) stream() (connected bool, err error) {
 		return false, err
 	}
 	connected = true
+	p.since.Store(time.Now().UnixNano())
 	p.t.n.m.peerActive(p.t.n.cfg.ID, p.id, true)
 	respDone := make(chan struct{})
 	go func() {
@@ -290,6 +310,7 @@ func (p *peer) stream() (connected bool, err error) {
 		pw.Close()
 		cancel()
 		<-respDone
+		p.since.Store(0)
 		p.t.n.m.peerActive(p.t.n.cfg.ID, p.id, false)
 	}()
 
@@ -301,6 +322,10 @@ func (p *peer) stream() (connected bool, err error) {
 		case data = <-p.queue:
 		case <-p.stopc:
 			return connected, nil
+		case <-respDone:
+			// The peer ended the stream (or died): a member with nothing
+			// to send it must notice too, for ActiveSince and the gauge.
+			return connected, errors.New("stream closed by peer")
 		}
 		total := 0
 		for {
