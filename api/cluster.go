@@ -80,6 +80,9 @@ func (s *Server) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.Mem
 			}
 		}
 	}
+	if err := s.checkReconfig(func(c reconfigCheck) error { return c.add(r.IsLearner) }); err != nil {
+		return nil, err
+	}
 	t := raftpb.ConfChangeAddNode
 	if r.IsLearner {
 		t = raftpb.ConfChangeAddLearnerNode
@@ -95,6 +98,9 @@ func (s *Server) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.Mem
 func (s *Server) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
 	if _, ok := s.cfg.Cluster.Member(r.ID); !ok {
 		return nil, rpctypes.ErrGRPCMemberNotFound
+	}
+	if err := s.checkReconfig(func(c reconfigCheck) error { return c.remove(r.ID) }); err != nil {
+		return nil, err
 	}
 	t := raftpb.ConfChangeRemoveNode
 	cc := &raftpb.ConfChange{Id: new(s.ids.next()), Type: &t, NodeId: &r.ID}
@@ -150,10 +156,28 @@ func (s *Server) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) 
 	if float64(match) < float64(leaderMatch)*0.9 {
 		return nil, rpctypes.ErrGRPCLearnerNotReady
 	}
+	if err := s.checkReconfig(reconfigCheck.promote); err != nil {
+		return nil, err
+	}
 	t := raftpb.ConfChangeAddNode
 	cc := &raftpb.ConfChange{Id: new(s.ids.next()), Type: &t, NodeId: &r.ID, Context: m.Marshal()}
 	if err := s.confChange(ctx, cc); err != nil {
 		return nil, toGRPC(err)
 	}
 	return &pb.MemberPromoteResponse{Header: s.header(s.cfg.KV.Rev()), Members: s.members()}, nil
+}
+
+// checkReconfig runs one of the --strict-reconfig-check rules against the
+// current members and this member's peer connections; nil when the flag
+// is off.
+func (s *Server) checkReconfig(rule func(reconfigCheck) error) error {
+	if !s.cfg.StrictReconfigCheck {
+		return nil
+	}
+	return rule(reconfigCheck{
+		members:     s.cfg.Cluster.Members(),
+		self:        s.cfg.MemberID,
+		activeSince: s.cfg.Raft.ActiveSince,
+		now:         time.Now(),
+	})
 }

@@ -52,6 +52,9 @@ type Raft interface {
 	// Match returns, on the leader, member id's raft match index and the
 	// leader's own; ErrNotLeader on a follower.
 	Match(ctx context.Context, id uint64) (match, leaderMatch uint64, err error)
+	// ActiveSince returns since when the stream to peer id has been
+	// connected; the zero time if it is down.
+	ActiveSince(id uint64) time.Time
 }
 
 // Config configures the services.
@@ -72,6 +75,9 @@ type Config struct {
 	// MaxRequestBytes is --max-request-bytes: a marshalled proposal larger
 	// than this fails with "etcdserver: request is too large".
 	MaxRequestBytes int
+	// StrictReconfigCheck is --strict-reconfig-check: refuse membership
+	// changes that could cost quorum, as etcd (see reconfigCheck).
+	StrictReconfigCheck bool
 	// MaxTxnOps is --max-txn-ops (128).
 	MaxTxnOps int
 	// RequestTimeout bounds proposals and read barriers (etcd: 5s + 2 ×

@@ -412,6 +412,11 @@ func (n *Node) Match(ctx context.Context, id uint64) (match, leaderMatch uint64,
 	return r.match, r.leader, r.err
 }
 
+// ActiveSince returns since when this member's stream to peer id has
+// been connected, or the zero time if it is down or id is not a peer (as
+// etcd's rafthttp Transport.ActiveSince). Safe from any goroutine.
+func (n *Node) ActiveSince(id uint64) time.Time { return n.tr.activeSince(id) }
+
 // Handler returns the peer HTTP handler. Mount it on the peer listener with
 // mux.Handle("/raft/", node.Handler()) (the prefix is not stripped). The
 // peer http.Server must not set ReadTimeout or WriteTimeout: streams are

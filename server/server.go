@@ -186,23 +186,24 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	}()
 
 	svc := api.New(api.Config{
-		Metrics:           mm.api,
-		MemberID:          id.member,
-		ClusterID:         id.cluster,
-		Raft:              raftAdapter{node},
-		Applier:           applier,
-		KV:                kv,
-		Cluster:           cluster,
-		Watch:             hub,
-		Lessor:            lessor,
-		Logger:            lg,
-		MaxRequestBytes:   int(cfg.MaxRequestBytes),
-		MaxTxnOps:         int(cfg.MaxTxnOps),
-		RequestTimeout:    5*time.Second + 2*cfg.ElectionTimeout,
-		Version:           config.APIVersion,
-		QuotaBackendBytes: cfg.QuotaBytes(),
-		DBSize:            func() (int64, int64) { return dbSize(db) },
-		DB:                db,
+		Metrics:             mm.api,
+		MemberID:            id.member,
+		ClusterID:           id.cluster,
+		Raft:                raftAdapter{node},
+		Applier:             applier,
+		KV:                  kv,
+		Cluster:             cluster,
+		Watch:               hub,
+		Lessor:              lessor,
+		Logger:              lg,
+		MaxRequestBytes:     int(cfg.MaxRequestBytes),
+		MaxTxnOps:           int(cfg.MaxTxnOps),
+		StrictReconfigCheck: cfg.StrictReconfigCheck,
+		RequestTimeout:      5*time.Second + 2*cfg.ElectionTimeout,
+		Version:             config.APIVersion,
+		QuotaBackendBytes:   cfg.QuotaBytes(),
+		DBSize:              func() (int64, int64) { return dbSize(db) },
+		DB:                  db,
 		Defragment: func(ctx context.Context) error {
 			return db.Compact(ctx, storage.StateStart, storage.StateEnd, true)
 		},
@@ -534,6 +535,8 @@ func notifySystemd(lg *zap.Logger) {
 
 // raftAdapter presents the raft node as api.Raft.
 type raftAdapter struct{ n *raftnode.Node }
+
+func (r raftAdapter) ActiveSince(id uint64) time.Time { return r.n.ActiveSince(id) }
 
 func (r raftAdapter) Propose(ctx context.Context, data []byte) error {
 	return mapRaftErr(r.n.Propose(ctx, data))
