@@ -703,6 +703,19 @@ func (c *Cluster) waitMember(ctx context.Context, m *Member) error {
 	}
 }
 
+// SplitLeader waits for an agreed leader as Leader and returns it with
+// the other members, in c.Members order.
+func (c *Cluster) SplitLeader(t testing.TB) (leader *Member, others []*Member) {
+	t.Helper()
+	leader = c.Leader(t)
+	for _, m := range c.Members {
+		if m != leader {
+			others = append(others, m)
+		}
+	}
+	return leader, others
+}
+
 // Leader waits (at most the cluster's WaitTimeout) until every member of
 // ms (every member when ms is empty) reports the same leader, one of ms,
 // and returns that member; after a Kill of the leader, pass the others.

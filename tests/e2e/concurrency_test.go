@@ -40,18 +40,6 @@ func retryOp(t *testing.T, what string, op func(ctx context.Context) error) {
 	})
 }
 
-// splitLeader returns the current leader and the other members.
-func splitLeader(t *testing.T, c *concordtest.Cluster) (*concordtest.Member, []*concordtest.Member) {
-	leader := c.Leader(t)
-	var others []*concordtest.Member
-	for _, m := range c.Members {
-		if m != leader {
-			others = append(others, m)
-		}
-	}
-	return leader, others
-}
-
 // newSession opens a session with a ttl-second lease on cli; the client
 // keeps it alive every ttl/3 seconds.
 func newSession(t *testing.T, cli *clientv3.Client, ttl int) *concurrency.Session {
@@ -75,7 +63,7 @@ func newSession(t *testing.T, cli *clientv3.Client, ttl int) *concurrency.Sessio
 func TestConcurrencyMutex(t *testing.T) {
 	c := newCluster(t, 3)
 	waitPublished(t, c)
-	leader, others := splitLeader(t, c)
+	leader, others := c.SplitLeader(t)
 	cliA, cliB := c.Client(t, others[0]), c.Client(t, others[1])
 	ctx := ctxT(t)
 	// B's session learns of its revocation at its next keep-alive,
@@ -243,7 +231,7 @@ func observeUntil(t *testing.T, ch <-chan *clientv3.GetResponse, want string, se
 func TestConcurrencyElection(t *testing.T) {
 	c := newCluster(t, 3)
 	waitPublished(t, c)
-	leader, others := splitLeader(t, c)
+	leader, others := c.SplitLeader(t)
 	cli1, cli2 := c.Client(t, others[0]), c.Client(t, others[1])
 	ctx := ctxT(t)
 	s1, s2, so := newSession(t, cli1, 30), newSession(t, cli2, 30), newSession(t, cli2, 30)
@@ -326,7 +314,7 @@ func TestConcurrencySTM(t *testing.T) {
 	const perMember, each = 2, 12
 	c := newCluster(t, 3)
 	waitPublished(t, c)
-	leader, others := splitLeader(t, c)
+	leader, others := c.SplitLeader(t)
 	victim := others[1]
 	order := []*concordtest.Member{leader, others[0], victim}
 	clients := make([]*clientv3.Client, len(order))

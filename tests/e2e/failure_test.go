@@ -10,8 +10,6 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"github.com/concord-kv/concord/tests/concordtest"
 )
 
 // writer puts keys until stopped and records every acknowledged one.
@@ -75,13 +73,7 @@ func checkAcked(t *testing.T, ctx context.Context, cli *clientv3.Client, acked m
 // leader comes back.
 func TestKillLeader(t *testing.T) {
 	c := newCluster(t, 3)
-	leader := c.Leader(t)
-	var others []*concordtest.Member
-	for _, m := range c.Members {
-		if m != leader {
-			others = append(others, m)
-		}
-	}
+	leader, others := c.SplitLeader(t)
 	cli := c.Client(t, others...)
 	w := &writer{acked: map[string]string{}}
 	ctx, cancel := context.WithCancel(context.Background())

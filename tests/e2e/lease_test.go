@@ -513,13 +513,7 @@ func TestLeaseTTLSurvivesLeaderChange(t *testing.T) {
 	}
 	prevTTL := int64(granted)
 	for round := 1; round <= 2; round++ {
-		leader := c.Leader(t)
-		var others []*concordtest.Member
-		for _, m := range c.Members {
-			if m != leader {
-				others = append(others, m)
-			}
-		}
+		leader, others := c.SplitLeader(t)
 		via := c.Client(t, others...)
 		// Let the lease age by 4 s on this leader's clock; its
 		// checkpoints (every second) are then well past the reset value.

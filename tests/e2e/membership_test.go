@@ -106,13 +106,7 @@ func untilHealthy(t *testing.T, eps []string, args ...string) (out string, err e
 // only from the closed peer stream (it sends nothing to it).
 func TestStrictReconfigCheck(t *testing.T) {
 	c := newCluster(t, 3)
-	leader := c.Leader(t)
-	var followers []*concordtest.Member
-	for _, m := range c.Members {
-		if m != leader {
-			followers = append(followers, m)
-		}
-	}
+	leader, followers := c.SplitLeader(t)
 	asked, down := followers[0], followers[1]
 	eps := c.Endpoints(asked)
 	// Healthy first: a learner add goes through once peers are connected.

@@ -196,13 +196,7 @@ func TestLinearizableUnderKill(t *testing.T) {
 	for round := range faultRounds {
 		// Kill -9 the leader; the others elect a new one and serve;
 		// restart it.
-		leader := c.Leader(t)
-		var others []*concordtest.Member
-		for _, m := range c.Members {
-			if m != leader {
-				others = append(others, m)
-			}
-		}
+		leader, others := c.SplitLeader(t)
 		start := rec.Now()
 		leader.Kill()
 		rec.Note("kill -9 leader "+leader.Name, start, rec.Now())
@@ -222,13 +216,7 @@ func TestLinearizableUnderKill(t *testing.T) {
 		// then resume it: it must not serve a read or write as the
 		// deposed leader. Requests its pinned client sent meanwhile are
 		// still within their deadline when it resumes.
-		leader = c.Leader(t)
-		others = others[:0]
-		for _, m := range c.Members {
-			if m != leader {
-				others = append(others, m)
-			}
-		}
+		leader, others = c.SplitLeader(t)
 		start = rec.Now()
 		if err := leader.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
