@@ -54,16 +54,11 @@ func (s *ElectionServer) Campaign(ctx context.Context, req *electionpb.CampaignR
 // "election: not leader" if leadership was lost, and with
 // ErrMissingLeaderKey if req.Leader is unset.
 func (s *ElectionServer) Proclaim(ctx context.Context, req *electionpb.ProclaimRequest) (*electionpb.ProclaimResponse, error) {
-	l := req.GetLeader()
-	if l == nil {
-		return nil, toStatus(ErrMissingLeaderKey)
-	}
 	ctx = outgoing(ctx)
-	sess, err := orphanSession(ctx, s.cli, l.GetLease())
+	e, err := s.resume(ctx, req.GetLeader())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	e := concurrency.ResumeElection(sess, string(l.GetName()), string(l.GetKey()), l.GetRev())
 	if err := e.Proclaim(ctx, string(req.GetValue())); err != nil {
 		return nil, toStatus(err)
 	}
@@ -119,18 +114,26 @@ func (s *ElectionServer) Observe(req *electionpb.LeaderRequest, stream electionp
 // leadership already lost succeeds without effect, as in etcd. It fails with
 // ErrMissingLeaderKey if req.Leader is unset.
 func (s *ElectionServer) Resign(ctx context.Context, req *electionpb.ResignRequest) (*electionpb.ResignResponse, error) {
-	l := req.GetLeader()
-	if l == nil {
-		return nil, toStatus(ErrMissingLeaderKey)
-	}
 	ctx = outgoing(ctx)
-	sess, err := orphanSession(ctx, s.cli, l.GetLease())
+	e, err := s.resume(ctx, req.GetLeader())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	e := concurrency.ResumeElection(sess, string(l.GetName()), string(l.GetKey()), l.GetRev())
 	if err := e.Resign(ctx); err != nil {
 		return nil, toStatus(err)
 	}
 	return &electionpb.ResignResponse{Header: e.Header()}, nil
+}
+
+// resume rebuilds the election a leader key l (from Campaign) names, on
+// an orphan session of its lease; ErrMissingLeaderKey if l is nil.
+func (s *ElectionServer) resume(ctx context.Context, l *electionpb.LeaderKey) (*concurrency.Election, error) {
+	if l == nil {
+		return nil, ErrMissingLeaderKey
+	}
+	sess, err := orphanSession(ctx, s.cli, l.GetLease())
+	if err != nil {
+		return nil, err
+	}
+	return concurrency.ResumeElection(sess, string(l.GetName()), string(l.GetKey()), l.GetRev()), nil
 }
