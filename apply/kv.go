@@ -2,6 +2,7 @@ package apply
 
 import (
 	"bytes"
+	"cmp"
 	"sort"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -207,13 +208,13 @@ func compareKV(c *pb.Compare, kv *mvccpb.KeyValue) bool {
 	case pb.Compare_VALUE:
 		r = bytes.Compare(kv.Value, c.GetValue())
 	case pb.Compare_CREATE:
-		r = cmp64(kv.CreateRevision, c.GetCreateRevision())
+		r = cmp.Compare(kv.CreateRevision, c.GetCreateRevision())
 	case pb.Compare_MOD:
-		r = cmp64(kv.ModRevision, c.GetModRevision())
+		r = cmp.Compare(kv.ModRevision, c.GetModRevision())
 	case pb.Compare_VERSION:
-		r = cmp64(kv.Version, c.GetVersion())
+		r = cmp.Compare(kv.Version, c.GetVersion())
 	case pb.Compare_LEASE:
-		r = cmp64(kv.Lease, c.GetLease())
+		r = cmp.Compare(kv.Lease, c.GetLease())
 	}
 	switch c.Result {
 	case pb.Compare_EQUAL:
@@ -226,16 +227,6 @@ func compareKV(c *pb.Compare, kv *mvccpb.KeyValue) bool {
 		return r < 0
 	}
 	return false
-}
-
-func cmp64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // txnPath is the outcome of evaluating all compares of a txn and its

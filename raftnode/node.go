@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -179,7 +180,7 @@ func Start(cfg Config) (*Node, error) {
 		for _, p := range cfg.Peers {
 			peers = append(peers, raft.Peer{ID: p.ID, Context: p.Context})
 		}
-		slices.SortFunc(peers, func(a, b raft.Peer) int { return cmpUint64(a.ID, b.ID) })
+		slices.SortFunc(peers, func(a, b raft.Peer) int { return cmp.Compare(a.ID, b.ID) })
 		if err := rn.Bootstrap(peers); err != nil {
 			return nil, fmt.Errorf("raftnode: bootstrap: %w", err)
 		}
@@ -863,14 +864,4 @@ func readCtx(id uint64) []byte {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], id)
 	return b[:]
-}
-
-func cmpUint64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
