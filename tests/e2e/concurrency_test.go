@@ -158,7 +158,7 @@ func TestConcurrencyMutex(t *testing.T) {
 			m := concurrency.NewMutex(s, "/mtx/")
 			for i := 0; i < rounds; i++ {
 				if err := m.Lock(ctx); err != nil {
-					errs <- err
+					errs <- fmt.Errorf("worker %d round %d: Lock: %w", w, i, err)
 					return
 				}
 				if n := inside.Add(1); n != 1 {
@@ -167,7 +167,7 @@ func TestConcurrencyMutex(t *testing.T) {
 				}
 				g, err := cli.Get(ctx, "/mtx-counter")
 				if err != nil {
-					errs <- err
+					errs <- fmt.Errorf("worker %d round %d: Get: %w", w, i, err)
 					return
 				}
 				n := 0
@@ -175,12 +175,12 @@ func TestConcurrencyMutex(t *testing.T) {
 					n, _ = strconv.Atoi(string(g.Kvs[0].Value))
 				}
 				if _, err := cli.Put(ctx, "/mtx-counter", strconv.Itoa(n+1)); err != nil {
-					errs <- err
+					errs <- fmt.Errorf("worker %d round %d: Put: %w", w, i, err)
 					return
 				}
 				inside.Add(-1)
 				if err := m.Unlock(ctx); err != nil {
-					errs <- err
+					errs <- fmt.Errorf("worker %d round %d: Unlock: %w", w, i, err)
 					return
 				}
 			}
@@ -189,7 +189,10 @@ func TestConcurrencyMutex(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatal(err)
+		t.Error(err)
+	}
+	if t.Failed() {
+		t.FailNow()
 	}
 	g, err := cliB.Get(ctx, "/mtx-counter")
 	if err != nil || len(g.Kvs) != 1 || string(g.Kvs[0].Value) != strconv.Itoa(workers*rounds) {
