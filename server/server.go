@@ -31,6 +31,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/concord-kv/concord/alarm"
 	"github.com/concord-kv/concord/api"
 	"github.com/concord-kv/concord/apply"
 	"github.com/concord-kv/concord/config"
@@ -124,7 +125,8 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	if err := lessor.Load(db); err != nil {
 		return err
 	}
-	applier, err := apply.New(apply.Config{DB: db, KV: kv, Cluster: cluster, Lessor: lessor, Logger: lg,
+	alarms := alarm.NewStore()
+	applier, err := apply.New(apply.Config{DB: db, KV: kv, Cluster: cluster, Lessor: lessor, Alarms: alarms, Logger: lg,
 		WarnApplyDuration: cfg.WarningApplyDuration, OnApplied: hub.Notify, OnRequest: mm.onRequest, OnCommit: mm.onCommit})
 	if err != nil {
 		return err
@@ -202,6 +204,7 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		RequestTimeout:      5*time.Second + 2*cfg.ElectionTimeout,
 		Version:             config.APIVersion,
 		QuotaBackendBytes:   cfg.QuotaBytes(),
+		Alarms:              alarms,
 		DBSize:              func() (int64, int64) { return dbSize(db) },
 		DB:                  db,
 		Defragment: func(ctx context.Context) error {
