@@ -34,9 +34,15 @@ func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusRes
 }
 
 // Defragment serves etcd's Maintenance.Defragment. Concord's storage
-// reclaims space by background compaction; this asks the engine to compact
-// everything now, without blocking reads or writes.
+// reclaims space by background compaction; this waits until the last MVCC
+// compaction's versions are physically deleted, then asks the engine to
+// compact everything now, without blocking reads or writes, so that the
+// database size (and the NOSPACE quota check) drops as etcd's does after
+// compact + defrag.
 func (s *Server) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	if err := s.cfg.KV.WaitCompaction(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	if s.cfg.Defragment != nil {
 		if err := s.cfg.Defragment(ctx); err != nil {
 			return nil, toGRPC(err)

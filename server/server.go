@@ -443,12 +443,19 @@ func urlStrings(us []url.URL) []string {
 	return out
 }
 
-// dbSize is the storage's physical size and the live data in it, in bytes.
+// dbSize is the database size that Status, the db size metrics and the
+// NOSPACE quota report, in bytes: the replicated state's share of the
+// engine (its tables, plus the WAL's live bytes not yet flushed into
+// them). The raft log is not counted, as etcd's db size does not count its
+// WAL, so that compact + defrag reclaims what the quota measures. Pebble
+// keeps no free pages, so all of it is in use.
 func dbSize(db *pebble.DB) (int64, int64) {
-	m := db.Metrics()
-	total := m.Total()
-	size := int64(m.DiskSpaceUsage())
-	return size, min(size, total.TablesSize+int64(m.WAL.Size))
+	state, err := db.EstimateDiskUsage(storage.StateStart, storage.StateEnd)
+	if err != nil {
+		state = 0
+	}
+	size := int64(state) + int64(db.Metrics().WAL.Size)
+	return size, size
 }
 
 func listen(u url.URL, tlsCfg *tls.Config) (net.Listener, error) {
