@@ -69,6 +69,9 @@ type Config struct {
 	Lessor              *lease.Lessor
 	// Now is the clock for lease time-to-live; nil means time.Now.
 	Now func() time.Time
+	// PeerTLS dials peers' URLs for the corruption checks' hashes (nil:
+	// plain http).
+	PeerTLS *tls.Config
 	// ForwardTLS is used to reach the leader's https client URL when
 	// forwarding lease requests; nil skips verification.
 	ForwardTLS *tls.Config

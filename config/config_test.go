@@ -409,12 +409,11 @@ func TestDeferred(t *testing.T) {
 	c.AuthToken = "jwt,pub-key=a"
 	c.EnableLogRotation = true
 	c.Tracing.Enabled = true
-	c.FeatureGates[GateInitialCorruptCheck] = true
+	c.FeatureGates[GateInitialCorruptCheck] = true // implemented: not deferred
 	c.MaxWALs = 0
 	want := []string{
 		"client-crl-file", "peer-auto-tls", "auth-token", "discovery-srv", "listen-client-http-urls",
 		"enable-distributed-tracing", "enable-log-rotation", "max-wals",
-		"feature-gates=InitialCorruptCheck",
 	}
 	got := c.Deferred()
 	if !slices.Equal(got, want) {

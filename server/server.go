@@ -136,6 +136,12 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	if cfg.FeatureGates[config.GateInitialCorruptCheck] && !id.fresh {
+		hc := &api.HashChecker{MemberID: id.member, KV: kv, Cluster: cluster, PeerTLS: peerTLS, Timeout: 5*time.Second + 2*cfg.ElectionTimeout, Logger: lg}
+		if err := hc.Initial(ctx); err != nil {
+			return err
+		}
+	}
 	raftMetrics, err := raftnode.NewMetrics(reg)
 	if err != nil {
 		return err
@@ -205,6 +211,7 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		Version:             config.APIVersion,
 		QuotaBackendBytes:   cfg.QuotaBytes(),
 		Alarms:              alarms,
+		PeerTLS:             peerTLS,
 		DBSize:              func() (int64, int64) { return dbSize(db) },
 		DB:                  db,
 		Defragment: func(ctx context.Context) error {
@@ -272,6 +279,7 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	peerMux.Handle("/raft/", node.Handler())
 	peerMux.Handle("/version", svc.HTTPHandler(config.Version))
 	peerMux.Handle("/members", membersHandler(cluster))
+	peerMux.Handle(api.PeerHashKVPath, api.PeerHashKVHandler(id.member, id.cluster, kv, lg))
 	for _, u := range cfg.ListenPeerURLs {
 		l, err := listen(u, peerServerTLS)
 		if err != nil {
@@ -297,7 +305,11 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		lg.Info("serving metrics", zap.String("address", u.String()))
 	}
 
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		svc.RunCorruptionChecks(ctx, cfg.CorruptCheckTime, cfg.FeatureGates[config.GateCompactHashCheck], cfg.CompactHashCheckTime)
+	}()
 	go func() {
 		defer wg.Done()
 		if publish(ctx, lg, svc, node, id.member, cfg) {
