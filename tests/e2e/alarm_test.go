@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -298,6 +300,18 @@ func TestAlarmReplicatedRestartSnapshot(t *testing.T) {
 		}
 		if r := runCtl(t, m.ClientURL, "", "put", "k", "v"); r.code == 0 || !strings.Contains(r.out, "etcdserver: mvcc: database space exceeded") {
 			t.Fatalf("put on %s under NOSPACE: %+v", m.Name, r)
+		}
+	}
+	// /health reports the alarm unless excluded, as etcd's.
+	for q, want := range map[string]string{"": `{"health":"false","reason":"ALARM NOSPACE"}`, "?exclude=NOSPACE": `{"health":"true","reason":""}`} {
+		resp, err := http.Get(leader.ClientURL + "/health" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.TrimSpace(string(b)) != want {
+			t.Fatalf("/health%s = %s %q, want %q", q, resp.Status, b, want)
 		}
 	}
 	// Push the raft log past the late member: refused puts are entries too.
