@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -66,7 +67,10 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	ok, reason := s.check(r.Context(), r.URL.Query().Get("serializable") == "true")
+	ok, reason := s.checkAlarms(r.URL.Query()["exclude"])
+	if ok {
+		ok, reason = s.check(r.Context(), r.URL.Query().Get("serializable") == "true")
+	}
 	res := healthResult{Health: "true", Reason: reason}
 	w.Header().Set("Content-Type", "application/json")
 	if !ok {
@@ -76,7 +80,33 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(res)
 }
 
+// checkAlarms is /health's alarm check, as etcd's: any active alarm whose
+// type is not excluded (?exclude=NOSPACE) makes the member unhealthy with
+// reason "ALARM NOSPACE" or "ALARM CORRUPT".
+func (s *Server) checkAlarms(exclude []string) (bool, string) {
+	if s.cfg.Alarms == nil {
+		return true, ""
+	}
+	for _, m := range s.cfg.Alarms.Get(pb.AlarmType_NONE) {
+		if slices.Contains(exclude, m.Alarm.String()) {
+			continue
+		}
+		switch m.Alarm {
+		case pb.AlarmType_NOSPACE, pb.AlarmType_CORRUPT:
+			return false, "ALARM " + m.Alarm.String()
+		}
+		return false, "ALARM UNKNOWN"
+	}
+	return true, ""
+}
+
 func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request, live bool) {
+	// etcd's /readyz fails its data_corruption check under CORRUPT.
+	if !live && s.cfg.Alarms != nil && s.cfg.Alarms.Active(pb.AlarmType_CORRUPT) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("data_corruption failed: alarm activated: CORRUPT\n"))
+		return
+	}
 	ok, reason := s.check(r.Context(), live)
 	if !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)

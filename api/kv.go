@@ -124,6 +124,9 @@ func (s *Server) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, er
 	if err := checkPut(r); err != nil {
 		return nil, err
 	}
+	if err := s.checkQuota(ctx, r); err != nil {
+		return nil, err
+	}
 	return proposeWrite[*pb.PutResponse](ctx, s, &pb.InternalRaftRequest{Put: r})
 }
 
@@ -152,6 +155,9 @@ func (s *Server) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 		resp.Header = s.fillHeader(resp.Header)
 		return resp, nil
 	}
+	if err := s.checkQuota(ctx, r); err != nil {
+		return nil, err
+	}
 	return proposeWrite[*pb.TxnResponse](ctx, s, &pb.InternalRaftRequest{Txn: r})
 }
 
@@ -159,6 +165,7 @@ func (s *Server) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 // the compacted versions are removed from storage.
 func (s *Server) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
 	res, err := s.propose(ctx, &pb.InternalRaftRequest{Compaction: r})
+	s.size.invalidate()
 	if err != nil {
 		return nil, toGRPC(err)
 	}

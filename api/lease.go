@@ -131,6 +131,9 @@ func (s *Server) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.L
 	if req.ID == 0 {
 		req.ID = int64(s.ids.next() & (1<<63 - 1))
 	}
+	if err := s.checkQuota(ctx, req); err != nil {
+		return nil, err
+	}
 	return proposeWrite[*pb.LeaseGrantResponse](ctx, s, &pb.InternalRaftRequest{LeaseGrant: req})
 }
 

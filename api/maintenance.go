@@ -5,8 +5,6 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/concord-kv/concord/membership"
 )
@@ -31,28 +29,26 @@ func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusRes
 	if st.Leader == 0 {
 		resp.Errors = append(resp.Errors, rpctypes.ErrGRPCNoLeader.Error())
 	}
+	resp.Errors = append(resp.Errors, s.alarmErrors()...)
 	return resp, nil
 }
 
-// Alarm serves etcd's Maintenance.Alarm. Concord raises no alarms yet
-// (no NOSPACE, no CORRUPT), so GET and DEACTIVATE answer with none.
-func (s *Server) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
-	switch r.Action {
-	case pb.AlarmRequest_GET, pb.AlarmRequest_DEACTIVATE:
-		return &pb.AlarmResponse{Header: s.header(s.cfg.KV.Rev())}, nil
-	}
-	return nil, status.Error(codes.Unimplemented, "concord: raising alarms by request is not supported")
-}
-
 // Defragment serves etcd's Maintenance.Defragment. Concord's storage
-// reclaims space by background compaction; this asks the engine to compact
-// everything now, without blocking reads or writes.
+// reclaims space by background compaction; this waits until the last MVCC
+// compaction's versions are physically deleted, then asks the engine to
+// compact everything now, without blocking reads or writes, so that the
+// database size (and the NOSPACE quota check) drops as etcd's does after
+// compact + defrag.
 func (s *Server) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	if err := s.cfg.KV.WaitCompaction(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	if s.cfg.Defragment != nil {
 		if err := s.cfg.Defragment(ctx); err != nil {
 			return nil, toGRPC(err)
 		}
 	}
+	s.size.invalidate()
 	return &pb.DefragmentResponse{Header: s.header(s.cfg.KV.Rev())}, nil
 }
 

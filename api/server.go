@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/concord-kv/concord/alarm"
 	"github.com/concord-kv/concord/apply"
 	"github.com/concord-kv/concord/lease"
 	"github.com/concord-kv/concord/membership"
@@ -68,6 +69,9 @@ type Config struct {
 	Lessor              *lease.Lessor
 	// Now is the clock for lease time-to-live; nil means time.Now.
 	Now func() time.Time
+	// PeerTLS dials peers' URLs for the corruption checks' hashes (nil:
+	// plain http).
+	PeerTLS *tls.Config
 	// ForwardTLS is used to reach the leader's https client URL when
 	// forwarding lease requests; nil skips verification.
 	ForwardTLS *tls.Config
@@ -85,8 +89,14 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Version is the etcd API version reported by Status (e.g. "3.6.0").
 	Version string
-	// QuotaBackendBytes is reported as Status.dbSizeQuota.
+	// QuotaBackendBytes is the backend quota in bytes (resolved as
+	// alarm.QuotaBytes: negative disables it), reported as
+	// Status.dbSizeQuota: a Put, Txn or LeaseGrant that would take DBSize's
+	// size to it is refused with NOSPACE.
 	QuotaBackendBytes int64
+	// Alarms is the cluster's alarm store (the apply loop writes it);
+	// Status lists it in its errors and /health reports it. Nil: none.
+	Alarms *alarm.Store
 	// DBSize returns the physical size and the estimated in-use size of the
 	// storage in bytes.
 	DBSize func() (size, inUse int64)
@@ -114,6 +124,9 @@ type Server struct {
 	lg  *zap.Logger
 	ids idGenerator
 	lc  leaderConns
+
+	size  *sizeCache
+	quota *alarm.Quota
 }
 
 // New returns the services over cfg.
@@ -129,6 +142,12 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, lg: cfg.Logger}
 	s.ids.init(cfg.MemberID, time.Now())
+	s.size = &sizeCache{size: cfg.DBSize, now: s.now}
+	s.quota = &alarm.Quota{Bytes: cfg.QuotaBackendBytes, Size: s.size.get}
+	if cfg.DBSize == nil {
+		s.quota.Bytes = -1
+	}
+	s.logQuota()
 	return s
 }
 

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/concord-kv/concord/alarm"
 	"github.com/concord-kv/concord/lease"
 	"github.com/concord-kv/concord/membership"
 	"github.com/concord-kv/concord/mvcc"
@@ -39,6 +40,10 @@ type Config struct {
 	// Lessor holds the leases; keys written with a lease are attached to
 	// it and detached when overwritten or deleted. Nil: no leases exist.
 	Lessor *lease.Lessor
+	// Alarms holds the cluster's alarms, written by InternalRaftRequest.Alarm
+	// entries; New and Restore load it from DB. While NOSPACE or CORRUPT is
+	// active, writes are refused (see the alarm package). Nil: no alarms.
+	Alarms *alarm.Store
 	// WarnApplyDuration is etcd's --warning-apply-duration (100ms): a
 	// request slower to apply is logged as "apply request took too long".
 	WarnApplyDuration time.Duration
@@ -79,6 +84,11 @@ func New(cfg Config) (*Applier, error) {
 	ai, err := storage.ReadAppliedIndex(cfg.DB)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Alarms != nil {
+		if err := cfg.Alarms.Load(cfg.DB); err != nil {
+			return nil, err
+		}
 	}
 	a := &Applier{cfg: cfg, lg: cfg.Logger, waiters: map[uint64]chan *Result{}, applied: ai, appliedCh: make(chan struct{})}
 	if cfg.Lessor != nil {
@@ -230,6 +240,11 @@ func (a *Applier) Restore(write func(*pebble.Batch) error) error {
 			return err
 		}
 	}
+	if a.cfg.Alarms != nil {
+		if err := a.cfg.Alarms.Load(a.cfg.DB); err != nil {
+			return err
+		}
+	}
 	ai, err := storage.ReadAppliedIndex(a.cfg.DB)
 	if err != nil {
 		return err
@@ -291,6 +306,8 @@ func requestKind(r *pb.InternalRaftRequest) string {
 		return "txn"
 	case r.Compaction != nil:
 		return "compaction"
+	case r.Alarm != nil:
+		return "alarm"
 	}
 	return "other"
 }
@@ -326,6 +343,9 @@ func (a *Applier) applyConfChange(b *pebble.Batch, t raftpb.ConfChangeType, node
 }
 
 func (a *Applier) applyRequest(b *pebble.Batch, r *pb.InternalRaftRequest) (*Result, []*mvccpb.Event, error) {
+	if err := a.refused(r); err != nil {
+		return &Result{Err: err}, nil, nil
+	}
 	switch {
 	case r.Put != nil:
 		tw := a.cfg.KV.Write(b)
@@ -368,6 +388,8 @@ func (a *Applier) applyRequest(b *pebble.Batch, r *pb.InternalRaftRequest) (*Res
 			}
 		}
 		return &Result{Resp: &pb.LeaseCheckpointResponse{Header: &pb.ResponseHeader{}}}, nil, nil
+	case r.Alarm != nil:
+		return a.applyAlarm(b, r.Alarm)
 	case r.ClusterMemberAttrSet != nil:
 		s := r.ClusterMemberAttrSet
 		err := a.cfg.Cluster.SetAttributes(b, s.GetMember_ID(), s.GetMemberAttributes().GetName(), s.GetMemberAttributes().GetClientUrls())

@@ -13,3 +13,12 @@ var (
 	// member does not implement.
 	ErrUnknownRequest = errors.New("apply: request not supported")
 )
+
+var (
+	// ErrNoSpace: the NOSPACE alarm is active and the request would grow
+	// the database (etcd's "etcdserver: mvcc: database space exceeded").
+	ErrNoSpace = errors.New("apply: mvcc: database space exceeded")
+	// ErrCorrupt: the CORRUPT alarm is active and the request writes
+	// (etcd's "etcdserver: corrupt cluster").
+	ErrCorrupt = errors.New("apply: corrupt cluster")
+)

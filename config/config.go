@@ -104,7 +104,9 @@ type Config struct {
 	// MemoryMlock is --memory-mlock (3.5: --experimental-memory-mlock).
 	MemoryMlock bool
 	// QuotaBackendBytes is --quota-backend-bytes: database size that
-	// raises the NOSPACE alarm; 0 means DefaultQuotaBackendBytes.
+	// raises the NOSPACE alarm; 0 means DefaultQuotaBackendBytes, a
+	// negative value disables the quota (as etcd, which logs "disabled
+	// backend quota").
 	QuotaBackendBytes int64
 	// BackendFreelistType is --backend-bbolt-freelist-type ("map" or
 	// "array"; bbolt only).
@@ -510,9 +512,11 @@ func DefaultDataDir(name string) string {
 }
 
 // QuotaBytes is the effective backend quota in bytes: QuotaBackendBytes,
-// or DefaultQuotaBackendBytes when that is 0 (etcd's rule).
+// or DefaultQuotaBackendBytes when that is 0 (etcd's rule); negative (the
+// quota disabled) is returned as is, as etcd reports it in
+// etcd_server_quota_backend_bytes.
 func (c *Config) QuotaBytes() int64 {
-	if c.QuotaBackendBytes <= 0 {
+	if c.QuotaBackendBytes == 0 {
 		return DefaultQuotaBackendBytes
 	}
 	return c.QuotaBackendBytes

@@ -320,7 +320,7 @@ func TestValidate(t *testing.T) {
 		{"max request bytes 0", func(c *Config) { c.MaxRequestBytes = 0 }, "--max-request-bytes must be >0"},
 		{"max txn ops 0", func(c *Config) { c.MaxTxnOps = 0 }, "--max-txn-ops"},
 		{"snapshot count 0", func(c *Config) { c.SnapshotCount = 0 }, "--snapshot-count"},
-		{"negative quota", func(c *Config) { c.QuotaBackendBytes = -1 }, "--quota-backend-bytes"},
+		{"negative quota disables it, as etcd", func(c *Config) { c.QuotaBackendBytes = -1 }, ""},
 		{"max learners 0", func(c *Config) { c.MaxLearners = 0 }, "--max-learners"},
 		{"max streams 0", func(c *Config) { c.MaxConcurrentStreams = 0 }, "--max-concurrent-streams"},
 		{"compact hash check time 0", func(c *Config) { c.CompactHashCheckTime = 0 }, "--compact-hash-check-time"},
@@ -409,12 +409,11 @@ func TestDeferred(t *testing.T) {
 	c.AuthToken = "jwt,pub-key=a"
 	c.EnableLogRotation = true
 	c.Tracing.Enabled = true
-	c.FeatureGates[GateInitialCorruptCheck] = true
+	c.FeatureGates[GateInitialCorruptCheck] = true // implemented: not deferred
 	c.MaxWALs = 0
 	want := []string{
 		"client-crl-file", "peer-auto-tls", "auth-token", "discovery-srv", "listen-client-http-urls",
 		"enable-distributed-tracing", "enable-log-rotation", "max-wals",
-		"feature-gates=InitialCorruptCheck",
 	}
 	got := c.Deferred()
 	if !slices.Equal(got, want) {

@@ -9,11 +9,10 @@ const (
 	// The server serves TLS from the cert/key pair, the trusted CA and
 	// client-cert-auth (client and peer); the rest of etcd's TLS options
 	// are not applied yet.
-	reasonTLS        = "this TLS option is not implemented yet: only the cert/key pair, trusted CA and client-cert-auth are applied"
-	reasonDiscovery  = "discovery bootstrap is not implemented yet: use --initial-cluster"
-	reasonBbolt      = "no effect: Concord keeps its data in Pebble, not in bbolt and WAL files"
-	reasonV2         = "the v2 API and v2 proxy are not served (etcd removed them in 3.6)"
-	reasonCorruption = "corruption checks are not implemented yet"
+	reasonTLS       = "this TLS option is not implemented yet: only the cert/key pair, trusted CA and client-cert-auth are applied"
+	reasonDiscovery = "discovery bootstrap is not implemented yet: use --initial-cluster"
+	reasonBbolt     = "no effect: Concord keeps its data in Pebble, not in bbolt and WAL files"
+	reasonV2        = "the v2 API and v2 proxy are not served (etcd removed them in 3.6)"
 )
 
 // deferredRow is one setting: the flag (or YAML key) that carries it, why
@@ -92,11 +91,6 @@ var deferredTable = []deferredRow{
 	{"backend-batch-interval", reasonBbolt, func(c *Config) bool { return c.BackendBatchInterval != 0 }},
 	{"backend-batch-limit", reasonBbolt, func(c *Config) bool { return c.BackendBatchLimit != 0 }},
 	{"bootstrap-defrag-threshold-megabytes", "no effect: Pebble needs no defragmentation", func(c *Config) bool { return c.BootstrapDefragThresholdMegabytes != 0 }},
-
-	// Corruption checks.
-	{"feature-gates=InitialCorruptCheck", reasonCorruption, func(c *Config) bool { return c.FeatureGates[GateInitialCorruptCheck] }},
-	{"feature-gates=CompactHashCheck", reasonCorruption, func(c *Config) bool { return c.FeatureGates[GateCompactHashCheck] }},
-	{"corrupt-check-time", reasonCorruption, func(c *Config) bool { return c.CorruptCheckTime != 0 }},
 
 	// etcd 3.5 v2 leftovers.
 	{"enable-v2", reasonV2, func(c *Config) bool { return c.EnableV2 }},

@@ -239,8 +239,6 @@ func (c *Config) validateLimits() error {
 		return invalidf("--max-txn-ops must be >0")
 	case c.SnapshotCount == 0:
 		return invalidf("--snapshot-count must be >0")
-	case c.QuotaBackendBytes < 0:
-		return invalidf("--quota-backend-bytes must be >=0 (0 means the default 2 GiB), got %d", c.QuotaBackendBytes)
 	case c.MaxConcurrentStreams == 0:
 		return invalidf("--max-concurrent-streams must be >0")
 	case c.MaxLearners < 1:

@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -193,4 +194,26 @@ func (s *Store) compactBatch() (more bool, err error) {
 		s.lg.Debug("mvcc: finished compaction", zap.Int64("revision", target))
 	}
 	return more, nil
+}
+
+// WaitCompaction blocks until the versions made invisible by the published
+// compacted revision are physically removed, or ctx ends (ctx.Err()).
+// Defragmentation waits for it, so that the space it reclaims includes the
+// last compaction's garbage, as etcd's defrag after a compaction does.
+func (s *Store) WaitCompaction(ctx context.Context) error {
+	rev := s.compactRev.Load()
+	if rev <= 0 || s.finished.Load() >= rev {
+		return nil
+	}
+	ch := make(chan struct{})
+	s.wmu.Lock()
+	s.waiters = append(s.waiters, compactWaiter{rev: rev, ch: ch})
+	s.wmu.Unlock()
+	s.notifyWaiters()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

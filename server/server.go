@@ -31,6 +31,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/concord-kv/concord/alarm"
 	"github.com/concord-kv/concord/api"
 	"github.com/concord-kv/concord/apply"
 	"github.com/concord-kv/concord/config"
@@ -124,7 +125,8 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	if err := lessor.Load(db); err != nil {
 		return err
 	}
-	applier, err := apply.New(apply.Config{DB: db, KV: kv, Cluster: cluster, Lessor: lessor, Logger: lg,
+	alarms := alarm.NewStore()
+	applier, err := apply.New(apply.Config{DB: db, KV: kv, Cluster: cluster, Lessor: lessor, Alarms: alarms, Logger: lg,
 		WarnApplyDuration: cfg.WarningApplyDuration, OnApplied: hub.Notify, OnRequest: mm.onRequest, OnCommit: mm.onCommit})
 	if err != nil {
 		return err
@@ -133,6 +135,12 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	peerTLS, peerServerTLS, err := peerTLSConfigs(cfg)
 	if err != nil {
 		return err
+	}
+	if cfg.FeatureGates[config.GateInitialCorruptCheck] && !id.fresh {
+		hc := &api.HashChecker{MemberID: id.member, KV: kv, Cluster: cluster, PeerTLS: peerTLS, Timeout: 5*time.Second + 2*cfg.ElectionTimeout, Logger: lg}
+		if err := hc.Initial(ctx); err != nil {
+			return err
+		}
 	}
 	raftMetrics, err := raftnode.NewMetrics(reg)
 	if err != nil {
@@ -202,6 +210,8 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		RequestTimeout:      5*time.Second + 2*cfg.ElectionTimeout,
 		Version:             config.APIVersion,
 		QuotaBackendBytes:   cfg.QuotaBytes(),
+		Alarms:              alarms,
+		PeerTLS:             peerTLS,
 		DBSize:              func() (int64, int64) { return dbSize(db) },
 		DB:                  db,
 		Defragment: func(ctx context.Context) error {
@@ -269,6 +279,7 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	peerMux.Handle("/raft/", node.Handler())
 	peerMux.Handle("/version", svc.HTTPHandler(config.Version))
 	peerMux.Handle("/members", membersHandler(cluster))
+	peerMux.Handle(api.PeerHashKVPath, api.PeerHashKVHandler(id.member, id.cluster, kv, lg))
 	for _, u := range cfg.ListenPeerURLs {
 		l, err := listen(u, peerServerTLS)
 		if err != nil {
@@ -294,7 +305,11 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		lg.Info("serving metrics", zap.String("address", u.String()))
 	}
 
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		svc.RunCorruptionChecks(ctx, cfg.CorruptCheckTime, cfg.FeatureGates[config.GateCompactHashCheck], cfg.CompactHashCheckTime)
+	}()
 	go func() {
 		defer wg.Done()
 		if publish(ctx, lg, svc, node, id.member, cfg) {
@@ -440,12 +455,19 @@ func urlStrings(us []url.URL) []string {
 	return out
 }
 
-// dbSize is the storage's physical size and the live data in it, in bytes.
+// dbSize is the database size that Status, the db size metrics and the
+// NOSPACE quota report, in bytes: the replicated state's share of the
+// engine (its tables, plus the WAL's live bytes not yet flushed into
+// them). The raft log is not counted, as etcd's db size does not count its
+// WAL, so that compact + defrag reclaims what the quota measures. Pebble
+// keeps no free pages, so all of it is in use.
 func dbSize(db *pebble.DB) (int64, int64) {
-	m := db.Metrics()
-	total := m.Total()
-	size := int64(m.DiskSpaceUsage())
-	return size, min(size, total.TablesSize+int64(m.WAL.Size))
+	state, err := db.EstimateDiskUsage(storage.StateStart, storage.StateEnd)
+	if err != nil {
+		state = 0
+	}
+	size := int64(state) + int64(db.Metrics().WAL.Size)
+	return size, size
 }
 
 func listen(u url.URL, tlsCfg *tls.Config) (net.Listener, error) {

@@ -12,6 +12,7 @@
 //	0x05 PrefixMembers cluster membership records.
 //	0x06 PrefixLease   leases.
 //	0x07 PrefixAuth    users, roles, auth settings.
+//	0x08 PrefixAlarm   members' active alarms (NOSPACE, CORRUPT).
 //
 // Everything in [StateStart, StateEnd) is the replicated state machine: a
 // raft snapshot is exactly that range read from one Pebble snapshot, and

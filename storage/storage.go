@@ -19,6 +19,7 @@ const (
 	PrefixMembers  byte = 0x05
 	PrefixLease    byte = 0x06
 	PrefixAuth     byte = 0x07
+	PrefixAlarm    byte = 0x08
 )
 
 var (

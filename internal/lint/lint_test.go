@@ -22,6 +22,7 @@ var layer = map[string]int{
 	"mvcc":                1,
 	"membership":          1,
 	"lease":               1,
+	"alarm":               1,
 	"apply":               2,
 	"watch":               2,
 	"snapshot":            2,
