@@ -7,6 +7,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // TxnWrite is one write transaction: all its changes share one main
@@ -130,6 +131,7 @@ func (tw *TxnWrite) Put(key, value []byte, lease int64) (prev *mvccpb.KeyValue, 
 		Lease:          lease,
 	}
 	tw.changes = append(tw.changes, &mvccpb.Event{Type: mvccpb.Event_PUT, Kv: kv, PrevKv: prev})
+	tw.s.metrics.putSize.Add(float64(proto.Size(kv)))
 	return prev, nil
 }
 
