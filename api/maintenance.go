@@ -49,7 +49,10 @@ func (s *Server) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmRespon
 // everything now, without blocking reads or writes.
 func (s *Server) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
 	if s.cfg.Defragment != nil {
-		if err := s.cfg.Defragment(ctx); err != nil {
+		done := s.cfg.Metrics.defragStarted()
+		err := s.cfg.Defragment(ctx)
+		done()
+		if err != nil {
 			return nil, toGRPC(err)
 		}
 	}
