@@ -45,9 +45,9 @@ type metrics struct {
 	// zero observations: etcd times its Maintenance.Hash (a hash of the
 	// whole backend file), which Concord does not serve.
 	hash prometheus.Histogram
-	// putSize is etcd_debugging_mvcc_total_put_size_in_bytes: the sum of the
-	// marshalled sizes of the KeyValues this member's store has written by
-	// Put (a gauge, as etcd's).
+	// putSize is etcd_debugging_mvcc_total_put_size_in_bytes: the sum of
+	// len(key)+len(value) of every Put this member's store has applied (a
+	// gauge, as etcd's).
 	putSize prometheus.Gauge
 	// openReads is etcd_mvcc_db_open_read_transactions: the reads (Range,
 	// RangeStream, Events, HashKV) holding a Pebble iterator or snapshot

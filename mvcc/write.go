@@ -7,7 +7,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/etcd/api/v3/mvccpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // TxnWrite is one write transaction: all its changes share one main
@@ -131,7 +130,7 @@ func (tw *TxnWrite) Put(key, value []byte, lease int64) (prev *mvccpb.KeyValue, 
 		Lease:          lease,
 	}
 	tw.changes = append(tw.changes, &mvccpb.Event{Type: mvccpb.Event_PUT, Kv: kv, PrevKv: prev})
-	tw.s.metrics.putSize.Add(float64(proto.Size(kv)))
+	tw.s.metrics.putSize.Add(float64(len(key) + len(value)))
 	return prev, nil
 }
 

@@ -158,7 +158,7 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		return err
 	}
 	defer node.Stop()
-	mm.registerMemberState(reg, applier, node, raftMetrics)
+	mm.registerMemberState(reg, applier, node, raftMetrics, id.member, cluster)
 	if id.fresh {
 		if err := writeIdentity(db, id); err != nil {
 			return err
@@ -219,7 +219,9 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	defer self.Close()
 	v3lock.Register(gs, self)
 	httpMux := http.NewServeMux()
-	httpMux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// Instrumented as etcd's: promhttp_metric_handler_requests_total{code}
+	// and _requests_in_flight count the scrapes.
+	httpMux.Handle("/metrics", promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	httpMux.Handle("/", mm.countHealth(svc.HTTPHandler(config.Version)))
 	if cfg.EnablePprof || cfg.LogLevel == "debug" {
 		// etcd serves the Go profiler under /debug/pprof with --enable-pprof
