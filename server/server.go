@@ -64,7 +64,7 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("server: create data dir: %w", err)
 	}
-	db, err := storage.Open(filepath.Join(dataDir, "db"), storage.Options{WALDir: cfg.WALDir})
+	db, err := storage.Open(filepath.Join(dataDir, "db"), storage.Options{WALDir: cfg.WALDir, Logger: storage.ZapLogger(lg.Named("pebble"))})
 	if err != nil {
 		return err
 	}
