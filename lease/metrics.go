@@ -31,7 +31,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		renewed: c("lease", "renewed_total", "The number of renewed leases seen by the leader."),
 		ttl: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "etcd_debugging", Subsystem: "lease", Name: "ttl_total",
-			Help:    "Bucketed histogram of lease TTLs.",
+			Help: "Bucketed histogram of lease TTLs.",
 			// 1 s to about three months (2^23 s), as etcd's 24 buckets.
 			Buckets: prometheus.ExponentialBuckets(1, 2, 24),
 		}),
