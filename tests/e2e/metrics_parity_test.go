@@ -415,3 +415,67 @@ func writeEtcdMetrics(t *testing.T) {
 	}
 	t.Logf("wrote %d families to %s", len(names), etcdMetricsFile)
 }
+
+// TestMetricsLearnerPromote adds a learner to a one-member cluster, starts
+// it and promotes it with etcdctl member promote: the leader's
+// etcd_server_learner_promote_successes counts the promotion, and the new
+// member's etcd_server_is_learner goes from 1 to 0.
+func TestMetricsLearnerPromote(t *testing.T) {
+	c := concordtest.StartOptions(t, 1, clusterOptions("e2e-promote"))
+	leader := c.Members[0]
+	eps := c.Endpoints(leader)
+	l := c.NewMember(t, "l1", "127.0.0.2")
+	out, err := untilHealthy(t, eps, "member", "add", "l1", "--learner", "--peer-urls="+l.PeerURL)
+	id := regexp.MustCompile(`Member +([0-9a-f]+) added`).FindStringSubmatch(out)
+	initial := regexp.MustCompile(`ETCD_INITIAL_CLUSTER="([^"]+)"`).FindStringSubmatch(out)
+	if err != nil || id == nil || initial == nil {
+		t.Fatalf("member add --learner: %v\n%s", err, out)
+	}
+	l.Args = []string{"--name=l1", "--data-dir=" + l.DataDir,
+		"--listen-client-urls=" + l.ClientURL, "--advertise-client-urls=" + l.ClientURL,
+		"--listen-peer-urls=" + l.PeerURL, "--initial-advertise-peer-urls=" + l.PeerURL,
+		"--initial-cluster=" + initial[1], "--initial-cluster-state=existing",
+		"--heartbeat-interval=50", "--election-timeout=500",
+	}
+	c.AddMember(t, l)
+	learnerMetrics := l.ClientURL + "/metrics"
+	metricsWait(t, 30*time.Second, "the learner to serve /metrics as a learner", func() error {
+		resp, err := http.Get(learnerMetrics)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if v := scrapeMetrics(t, learnerMetrics).value("etcd_server_is_learner"); v != 1 {
+			return fmt.Errorf("etcd_server_is_learner = %v", v)
+		}
+		return nil
+	})
+	if v := scrapeMetrics(t, leader.ClientURL+"/metrics").value("etcd_server_learner_promote_successes"); v != 0 {
+		t.Fatalf("etcd_server_learner_promote_successes before any promotion = %v", v)
+	}
+	// Refused with "learner not ready" until the learner has caught up.
+	metricsWait(t, 30*time.Second, "member promote", func() error {
+		out, err := etcdctl(t, eps, "", "member", "promote", id[1])
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+	after := scrapeMetrics(t, leader.ClientURL+"/metrics")
+	if v := after.value("etcd_server_learner_promote_successes"); v != 1 {
+		t.Errorf("etcd_server_learner_promote_successes after the promotion = %v, want 1", v)
+	}
+	if v := after.value("etcd_server_learner_promote_failures"); v != 0 {
+		// Only "learner not ready" refusals may have been counted.
+		if n := after.value("etcd_server_learner_promote_failures", "Reason",
+			"etcdserver: can only promote a learner member which is in sync with leader"); n != v {
+			t.Errorf("etcd_server_learner_promote_failures = %v, of which %v for a learner not ready", v, n)
+		}
+	}
+	metricsWait(t, 30*time.Second, "the promoted member's etcd_server_is_learner to drop", func() error {
+		if v := scrapeMetrics(t, learnerMetrics).value("etcd_server_is_learner"); v != 0 {
+			return fmt.Errorf("etcd_server_is_learner = %v", v)
+		}
+		return nil
+	})
+}
