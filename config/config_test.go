@@ -320,7 +320,7 @@ func TestValidate(t *testing.T) {
 		{"empty log format means json", func(c *Config) { c.LogFormat = "" }, ""},
 		{"empty log output", func(c *Config) { c.LogOutputs = []string{""} }, "--log-outputs: empty output"},
 		{"default with other output", func(c *Config) { c.LogOutputs = []string{"default", "stdout"} }, `multi logoutput for "default" is not supported yet`},
-		{"journal with other output", func(c *Config) { c.LogOutputs = []string{"stderr", "systemd/journal"} },
+		{"journal with other output", func(c *Config) { c.LogOutputs = []string{"systemd/journal", "stderr"} },
 			`running with systemd/journal but other '--log-outputs' values (["stderr" "systemd/journal"]) are configured with 'default'; override 'default' value with something else`},
 		{"journal alone", func(c *Config) { c.LogOutputs = []string{"systemd/journal"} }, ""},
 		{"several outputs", func(c *Config) { c.LogOutputs = []string{"stderr", "/var/log/concord.log"} }, ""},

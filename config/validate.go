@@ -288,7 +288,9 @@ func (c *Config) validateLogging() error {
 		}
 	}
 	if slices.Contains(outs, "systemd/journal") && len(outs) > 1 {
-		return invalidf("running with systemd/journal but other '--log-outputs' values (%q) are configured with 'default'; override 'default' value with something else", outs)
+		// etcd's flag keeps the outputs sorted; so does its message.
+		return invalidf("running with systemd/journal but other '--log-outputs' values (%q) are configured with 'default'; override 'default' value with something else",
+			slices.Sorted(slices.Values(outs)))
 	}
 	return nil
 }
