@@ -3,12 +3,16 @@ package config
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/grpclog"
 )
 
 func TestDefaultConfig(t *testing.T) {
@@ -507,4 +511,45 @@ func etcdLoggingText(msg string) bool {
 		}
 	}
 	return false
+}
+
+func TestSetGlobalLoggers(t *testing.T) {
+	for _, level := range []string{"debug", "info", "warn", "error"} {
+		path := filepath.Join(t.TempDir(), "log")
+		c := DefaultConfig()
+		c.LogOutputs = []string{path}
+		c.LogLevel = level
+		lg, err := c.NewLogger()
+		if err != nil {
+			t.Fatal(err)
+		}
+		restore := SetGlobalLoggers(lg, level)
+		grpclog.Info("grpc info")
+		grpclog.Error("grpc error")
+		log.Print("http: TLS handshake error")
+		restore()
+		_ = lg.Sync()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msgs []string
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("level %s: not a JSON entry: %q", level, line)
+			}
+			msgs = append(msgs, fmt.Sprint(rec["logger"], ":", rec["msg"]))
+		}
+		want := []string{"grpc:grpc error"}
+		switch level {
+		case "debug":
+			want = []string{"grpc:grpc info", "grpc:grpc error", "std:http: TLS handshake error"}
+		case "info", "warn":
+			want = []string{"grpc:grpc error", "std:http: TLS handshake error"}
+		}
+		if !slices.Equal(msgs, want) {
+			t.Errorf("level %s: entries %q, want %q", level, msgs, want)
+		}
+	}
 }

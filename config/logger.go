@@ -96,7 +96,9 @@ func (c *Config) logOutputs() []string {
 // gRPC runs); the returned func restores the standard logger.
 func SetGlobalLoggers(lg *zap.Logger, logLevel string) (restore func()) {
 	glg := lg.Named("grpc")
-	if logLevel != "debug" {
+	// Raise to warn only a logger that allows info: zap refuses to lower
+	// a level, and says so on the error output.
+	if logLevel != "debug" && glg.Core().Enabled(zapcore.InfoLevel) {
 		glg = glg.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
 	}
 	grpclog.SetLoggerV2(zapgrpc.NewLogger(glg))
