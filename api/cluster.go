@@ -154,16 +154,20 @@ func (s *Server) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) 
 		return nil, toGRPC(s.ctxErr(ctx, err))
 	}
 	if float64(match) < float64(leaderMatch)*0.9 {
+		s.cfg.Metrics.promoted(rpctypes.ErrGRPCLearnerNotReady)
 		return nil, rpctypes.ErrGRPCLearnerNotReady
 	}
 	if err := s.checkReconfig(reconfigCheck.promote); err != nil {
+		s.cfg.Metrics.promoted(err)
 		return nil, err
 	}
 	t := raftpb.ConfChangeAddNode
 	cc := &raftpb.ConfChange{Id: new(s.ids.next()), Type: &t, NodeId: &r.ID, Context: m.Marshal()}
 	if err := s.confChange(ctx, cc); err != nil {
+		s.cfg.Metrics.promoted(err)
 		return nil, toGRPC(err)
 	}
+	s.cfg.Metrics.promoted(nil)
 	return &pb.MemberPromoteResponse{Header: s.header(s.cfg.KV.Rev()), Members: s.members()}, nil
 }
 

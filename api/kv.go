@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -21,7 +22,9 @@ func (s *Server) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeRespon
 			return nil, toGRPC(err)
 		}
 	}
+	start := time.Now()
 	resp, err := apply.ReadRange(ctx, s.cfg.KV, r)
+	s.cfg.Metrics.observeRange(time.Since(start), err)
 	if err != nil {
 		return nil, toGRPC(err)
 	}

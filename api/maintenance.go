@@ -44,7 +44,10 @@ func (s *Server) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.D
 		return nil, toGRPC(err)
 	}
 	if s.cfg.Defragment != nil {
-		if err := s.cfg.Defragment(ctx); err != nil {
+		done := s.cfg.Metrics.defragStarted()
+		err := s.cfg.Defragment(ctx)
+		done()
+		if err != nil {
 			return nil, toGRPC(err)
 		}
 	}

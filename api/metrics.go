@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
 	"unicode/utf8"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
@@ -41,7 +43,20 @@ const (
 //     version taken from the "client-api-version" key ("unknown" if absent);
 //   - etcd_mvcc_put_total, etcd_mvcc_delete_total, etcd_mvcc_range_total,
 //     etcd_mvcc_txn_total: one per MVCC operation, counted as etcd's
-//     metrics transaction does (see CountOps).
+//     metrics transaction does (see CountOps); the same counts under
+//     etcd 3.4's names etcd_debugging_mvcc_put_total, _delete_total,
+//     _range_total and _txn_total (removed in etcd 3.5, still queried by
+//     older dashboards);
+//   - etcd_server_range_duration_seconds{success}: the MVCC read of each
+//     served KV.Range (after any linearizable barrier, as etcd times its
+//     txn.Range), ExponentialBuckets(0.0001, 2, 20);
+//   - etcd_disk_backend_defrag_duration_seconds (ExponentialBuckets(.1, 2,
+//     13)) and etcd_disk_defrag_inflight: each Maintenance.Defragment;
+//   - etcd_disk_backend_snapshot_duration_seconds (ExponentialBuckets(.01,
+//     2, 17)): each Maintenance.Snapshot stream sent in full;
+//   - etcd_server_learner_promote_successes and
+//     etcd_server_learner_promote_failures{Reason}: MemberPromote decided
+//     by this member as leader (Reason is the error's text).
 //
 // Writes are counted on every member as it applies them (ObserveApplied,
 // called from the apply loop); reads are counted by the member serving
@@ -55,6 +70,19 @@ type Metrics struct {
 	ClientRequests *prometheus.CounterVec
 	// Put, Delete, Range and Txn are the mvcc request counters.
 	Put, Delete, Range, Txn prometheus.Counter
+	// OldPut, OldDelete, OldRange and OldTxn count the same under etcd
+	// 3.4's etcd_debugging_mvcc_* names.
+	OldPut, OldDelete, OldRange, OldTxn prometheus.Counter
+	// RangeDuration is etcd_server_range_duration_seconds{success}.
+	RangeDuration *prometheus.HistogramVec
+	// DefragDuration and DefragInflight time Maintenance.Defragment.
+	DefragDuration prometheus.Histogram
+	DefragInflight prometheus.Gauge
+	// SnapshotDuration times Maintenance.Snapshot.
+	SnapshotDuration prometheus.Histogram
+	// PromoteSuccesses and PromoteFailures count learner promotions.
+	PromoteSuccesses prometheus.Counter
+	PromoteFailures  *prometheus.CounterVec
 	// ProposalsPending is etcd_server_proposals_pending, owned and
 	// registered by the raft layer: the API raises it while a proposal
 	// waits to be applied. Set it before New; nil: not tracked.
@@ -83,11 +111,33 @@ func NewMetrics(reg prometheus.Registerer, extensive bool) (*Metrics, error) {
 		Delete: counter("mvcc", "delete_total", "Total number of deletes seen by this member."),
 		Range:  counter("mvcc", "range_total", "Total number of ranges seen by this member."),
 		Txn:    counter("mvcc", "txn_total", "Total number of txns seen by this member."),
+		OldPut: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "etcd_debugging", Subsystem: "mvcc", Name: "put_total",
+			Help: "Total number of puts seen by this member."}),
+		OldDelete: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "etcd_debugging", Subsystem: "mvcc", Name: "delete_total",
+			Help: "Total number of deletes seen by this member."}),
+		OldRange: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "etcd_debugging", Subsystem: "mvcc", Name: "range_total",
+			Help: "Total number of ranges seen by this member."}),
+		OldTxn: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "etcd_debugging", Subsystem: "mvcc", Name: "txn_total",
+			Help: "Total number of txns seen by this member."}),
+		RangeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "etcd", Subsystem: "server", Name: "range_duration_seconds",
+			Help: "The latency distributions of txn.Range", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 20)}, []string{"success"}),
+		DefragDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "etcd", Subsystem: "disk", Name: "backend_defrag_duration_seconds",
+			Help: "The latency distribution of backend defragmentation.", Buckets: prometheus.ExponentialBuckets(.1, 2, 13)}),
+		DefragInflight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "etcd", Subsystem: "disk", Name: "defrag_inflight",
+			Help: "Whether or not defrag is active on the member. 1 means active, 0 means not."}),
+		SnapshotDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "etcd", Subsystem: "disk", Name: "backend_snapshot_duration_seconds",
+			Help: "The latency distribution of backend snapshots.", Buckets: prometheus.ExponentialBuckets(.01, 2, 17)}),
+		PromoteSuccesses: counter("server", "learner_promote_successes",
+			"The total number of successful learner promotions while this member is leader."),
+		PromoteFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "etcd", Subsystem: "server", Name: "learner_promote_failures",
+			Help: "The total number of failed learner promotions (likely learner not ready) while this member is leader."}, []string{"Reason"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	cs := []prometheus.Collector{m.GRPC, m.SentBytes, m.ReceivedBytes, m.ClientRequests, m.Put, m.Delete, m.Range, m.Txn}
+	cs := []prometheus.Collector{m.GRPC, m.SentBytes, m.ReceivedBytes, m.ClientRequests, m.Put, m.Delete, m.Range, m.Txn,
+		m.OldPut, m.OldDelete, m.OldRange, m.OldTxn, m.RangeDuration, m.DefragDuration, m.DefragInflight, m.SnapshotDuration,
+		m.PromoteSuccesses, m.PromoteFailures}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
 			for _, done := range cs[:i] {
@@ -277,15 +327,19 @@ func (m *Metrics) add(o Ops) {
 	}
 	if o.Ranges > 0 {
 		m.Range.Add(float64(o.Ranges))
+		m.OldRange.Add(float64(o.Ranges))
 	}
 	if o.Puts > 0 {
 		m.Put.Add(float64(o.Puts))
+		m.OldPut.Add(float64(o.Puts))
 	}
 	if o.Deletes > 0 {
 		m.Delete.Add(float64(o.Deletes))
+		m.OldDelete.Add(float64(o.Deletes))
 	}
 	if o.Txn {
 		m.Txn.Inc()
+		m.OldTxn.Inc()
 	}
 }
 
@@ -320,4 +374,46 @@ func (m *Metrics) proposalDone() {
 	if m != nil && m.ProposalsPending != nil {
 		m.ProposalsPending.Dec()
 	}
+}
+
+// observeRange records one served KV.Range's MVCC read.
+func (m *Metrics) observeRange(took time.Duration, err error) {
+	if m != nil {
+		m.RangeDuration.WithLabelValues(strconv.FormatBool(err == nil)).Observe(took.Seconds())
+	}
+}
+
+// defragStarted marks a defragmentation under way; call the returned func
+// when it ends: it clears the mark and records the duration.
+func (m *Metrics) defragStarted() func() {
+	if m == nil {
+		return func() {}
+	}
+	start := time.Now()
+	m.DefragInflight.Set(1)
+	return func() {
+		m.DefragInflight.Set(0)
+		m.DefragDuration.Observe(time.Since(start).Seconds())
+	}
+}
+
+// observeSnapshot records one Maintenance.Snapshot sent in full.
+func (m *Metrics) observeSnapshot(took time.Duration) {
+	if m != nil {
+		m.SnapshotDuration.Observe(took.Seconds())
+	}
+}
+
+// promoted records the outcome of a promotion this member decided as
+// leader: nil is a success, otherwise the failure's reason is err's text
+// (a gRPC status's description).
+func (m *Metrics) promoted(err error) {
+	if m == nil {
+		return
+	}
+	if err == nil {
+		m.PromoteSuccesses.Inc()
+		return
+	}
+	m.PromoteFailures.WithLabelValues(rpctypes.ErrorDesc(err)).Inc()
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -82,11 +83,58 @@ func TestObserveApplied(t *testing.T) {
 		if got := value(c); got != want {
 			t.Errorf("etcd_mvcc_%s_total = %v, want %v", name, got, want)
 		}
+		old := map[string]prometheus.Counter{"put": m.OldPut, "delete": m.OldDelete, "range": m.OldRange, "txn": m.OldTxn}[name]
+		if got := value(old); got != want {
+			t.Errorf("etcd_debugging_mvcc_%s_total = %v, want %v (as etcd_mvcc_%[1]s_total)", name, got, want)
+		}
 	}
 	var nilMetrics *Metrics
 	nilMetrics.ObserveApplied(&pb.InternalRaftRequest{Put: &pb.PutRequest{}}, &apply.Result{}) // no panic
 	nilMetrics.proposalStarted()
 	nilMetrics.proposalDone()
+	nilMetrics.defragStarted()()
+	nilMetrics.observeSnapshot(time.Second)
+	nilMetrics.observeRange(time.Second, nil)
+	nilMetrics.promoted(nil)
+}
+
+func TestMaintenanceMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := m.defragStarted()
+	if got := value(m.DefragInflight); got != 1 {
+		t.Errorf("etcd_disk_defrag_inflight during a defrag = %v, want 1", got)
+	}
+	done()
+	if got := value(m.DefragInflight); got != 0 {
+		t.Errorf("etcd_disk_defrag_inflight after a defrag = %v, want 0", got)
+	}
+	m.observeSnapshot(30 * time.Millisecond)
+	m.observeRange(time.Millisecond, nil)
+	m.observeRange(time.Millisecond, errors.New("compacted"))
+	m.promoted(nil)
+	m.promoted(rpctypes.ErrGRPCLearnerNotReady)
+	text := gatherText(t, reg)
+	for _, line := range []string{
+		"etcd_disk_backend_defrag_duration_seconds_count 1",
+		`etcd_disk_backend_defrag_duration_seconds_bucket{le="0.1"} 1`,
+		`etcd_disk_backend_defrag_duration_seconds_bucket{le="409.6"} 1`,
+		"etcd_disk_backend_snapshot_duration_seconds_count 1",
+		`etcd_disk_backend_snapshot_duration_seconds_bucket{le="0.04"} 1`,
+		`etcd_disk_backend_snapshot_duration_seconds_bucket{le="0.02"} 0`,
+		`etcd_server_range_duration_seconds_count{success="true"} 1`,
+		`etcd_server_range_duration_seconds_count{success="false"} 1`,
+		`etcd_server_range_duration_seconds_bucket{success="true",le="52.4288"} 1`,
+		"etcd_server_learner_promote_successes 1",
+		`etcd_server_learner_promote_failures{Reason="etcdserver: can only promote a learner member which is in sync with leader"} 1`,
+	} {
+		if !strings.Contains(text, line+"\n") {
+			t.Errorf("exposition lacks %q", line)
+		}
+	}
 }
 
 func TestNewMetricsHelpAndTypes(t *testing.T) {

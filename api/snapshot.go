@@ -47,6 +47,7 @@ func (s *Server) Snapshot(_ *pb.SnapshotRequest, stream grpc.ServerStreamingServ
 	if err := w.flush(); err != nil {
 		return toGRPC(err)
 	}
+	s.cfg.Metrics.observeSnapshot(time.Since(start))
 	s.lg.Info("sent database snapshot to client", zap.Int64("total-bytes", info.TotalSize), zap.Duration("took", time.Since(start)))
 	return nil
 }

@@ -78,9 +78,6 @@ var deferredTable = []deferredRow{
 		func(c *Config) bool { return c.Metrics == "extensive" }},
 	{"enable-distributed-tracing", "OpenTelemetry tracing is not implemented yet", func(c *Config) bool { return c.Tracing.Enabled }},
 	{"enable-log-rotation", "log rotation is not implemented yet: files grow without bound", func(c *Config) bool { return c.EnableLogRotation }},
-	{"log-outputs", "the systemd/journal output is not implemented yet: logging to stderr", func(c *Config) bool {
-		return len(c.LogOutputs) == 1 && c.LogOutputs[0] == "systemd/journal"
-	}},
 
 	// Process and storage.
 	{"memory-mlock", "--memory-mlock is not implemented yet", func(c *Config) bool { return c.MemoryMlock }},

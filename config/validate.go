@@ -262,25 +262,33 @@ func (c *Config) validateCompaction() error {
 var logLevels = []string{"debug", "info", "warn", "error", "dpanic", "panic", "fatal"}
 
 func (c *Config) validateLogging() error {
-	if c.Logger != "zap" {
-		return invalidf("--logger: unknown logger %q (only \"zap\")", c.Logger)
+	// The texts are etcd 3.6's (embed.Config.setupLogging and logutil).
+	switch c.Logger {
+	case "zap":
+	case "capnslog":
+		return invalidf("--logger=capnslog is removed in v3.5")
+	default:
+		return invalidf("unknown logger option %q", c.Logger)
 	}
 	if !slices.Contains(logLevels, c.LogLevel) {
 		return invalidf("--log-level: unknown level %q (want one of %s)", c.LogLevel, strings.Join(logLevels, ", "))
 	}
-	if c.LogFormat != "json" && c.LogFormat != "console" {
-		return invalidf("--log-format: unknown format %q (want json or console)", c.LogFormat)
+	if c.LogFormat != "" && c.LogFormat != "json" && c.LogFormat != "console" {
+		return invalidf("unknown log format: %s, supported values json, console", c.LogFormat)
 	}
-	if len(c.LogOutputs) == 0 {
-		return invalidf("--log-outputs must not be empty")
-	}
-	for _, o := range c.LogOutputs {
+	outs := c.logOutputs()
+	for _, o := range outs {
 		if o == "" {
 			return invalidf("--log-outputs: empty output")
 		}
-		if (o == "default" || o == "systemd/journal") && len(c.LogOutputs) > 1 {
-			return invalidf("--log-outputs: multi logoutput for %q is not supported yet", o)
+		if o == "default" && len(outs) > 1 {
+			return invalidf("multi logoutput for %q is not supported yet", o)
 		}
+	}
+	if slices.Contains(outs, "systemd/journal") && len(outs) > 1 {
+		// etcd's flag keeps the outputs sorted; so does its message.
+		return invalidf("running with systemd/journal but other '--log-outputs' values (%q) are configured with 'default'; override 'default' value with something else",
+			slices.Sorted(slices.Values(outs)))
 	}
 	return nil
 }

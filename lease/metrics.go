@@ -19,7 +19,7 @@ type Metrics struct {
 //   - etcd_debugging_lease_granted_total   counter: leases granted (every member, at apply)
 //   - etcd_debugging_lease_revoked_total   counter: leases revoked (every member, at apply)
 //   - etcd_debugging_lease_renewed_total   counter: renewals seen by the leader
-//   - etcd_debugging_lease_ttl_total       histogram: granted TTLs in seconds, buckets 1, 2, 4 … 8192
+//   - etcd_debugging_lease_ttl_total       histogram: granted TTLs in seconds, buckets 1, 2, 4 … 2^23 (24)
 //   - etcd_debugging_server_lease_expired_total counter: leases the leader found expired (counted once each)
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	c := func(sub, name, help string) prometheus.Counter {
@@ -31,8 +31,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		renewed: c("lease", "renewed_total", "The number of renewed leases seen by the leader."),
 		ttl: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "etcd_debugging", Subsystem: "lease", Name: "ttl_total",
-			Help:    "Bucketed histogram of lease TTLs.",
-			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+			Help: "Bucketed histogram of lease TTLs.",
+			// 1 s to about three months (2^23 s), as etcd's 24 buckets.
+			Buckets: prometheus.ExponentialBuckets(1, 2, 24),
 		}),
 		expired: c("server", "lease_expired_total", "The total number of expired leases."),
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.uber.org/zap"
@@ -112,6 +113,10 @@ func (s *Store) compactBatch() (more bool, err error) {
 		s.notifyWaiters()
 		return false, nil
 	}
+	start := s.metrics.now()
+	if s.compactStart.IsZero() {
+		s.compactStart = start
+	}
 	startMain, startSub := s.finMain, s.finSub+1
 	if s.finSub == math.MaxInt64 {
 		startMain, startSub = s.finMain+1, 0
@@ -189,6 +194,13 @@ func (s *Store) compactBatch() (more bool, err error) {
 	}
 	s.setProgressLocked(lastMain, lastSub)
 	s.metrics.compactedKeys.Add(float64(removed))
+	end := s.metrics.now()
+	s.metrics.compactionPause.Observe(millis(end.Sub(start)))
+	if !more {
+		s.metrics.compactionTotal.Observe(millis(end.Sub(s.compactStart)))
+		s.metrics.compactionLast.Set(float64(end.Unix()))
+		s.compactStart = time.Time{}
+	}
 	s.notifyWaiters()
 	if !more {
 		s.lg.Debug("mvcc: finished compaction", zap.Int64("revision", target))

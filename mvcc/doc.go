@@ -74,5 +74,8 @@
 //
 // With Options.Registerer, the store exports etcd's store-level series
 // (etcd_debugging_mvcc_current_revision, _compact_revision, _keys_total,
-// _db_compaction_keys_total). Request counters belong to the API layer.
+// _total_put_size_in_bytes, the _db_compaction_* series,
+// etcd_mvcc_hash_rev_duration_seconds, etcd_mvcc_db_open_read_transactions;
+// metrics.go says what each measures and which stay at zero because
+// Concord has no such event). Request counters belong to the API layer.
 package mvcc

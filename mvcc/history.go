@@ -22,6 +22,7 @@ type historyView struct {
 	ki   *pebble.Iterator // over the key index, for "newest at or below" seeks
 	cur  int64
 	comp int64
+	done func() // ends the open-read count
 }
 
 // openHistory takes the current revision, then a snapshot, then the
@@ -34,12 +35,13 @@ func (s *Store) openHistory() (*historyView, error) {
 		snap.Close()
 		return nil, fmt.Errorf("mvcc: open iterator: %w", err)
 	}
-	return &historyView{snap: snap, ki: ki, cur: cur, comp: s.CompactRev()}, nil
+	return &historyView{snap: snap, ki: ki, cur: cur, comp: s.CompactRev(), done: s.metrics.readOpened()}, nil
 }
 
 func (h *historyView) close() {
 	h.ki.Close()
 	h.snap.Close()
+	h.done()
 }
 
 // newestAtOrBelow finds the newest version of k with main revision <= rev.
@@ -185,6 +187,12 @@ func (s *Store) Events(ctx context.Context, from, to int64, key, end []byte, pre
 // Errors: ErrFutureRev if rev > Rev(); ErrCompacted if 0 < rev <
 // CompactRev(). Safe from any goroutine; it reads the whole history.
 func (s *Store) HashKV(rev int64) (hash uint32, hashRev, compactRev int64, err error) {
+	start := s.metrics.now()
+	defer func() {
+		if err == nil {
+			s.metrics.hashRev.Observe(s.metrics.now().Sub(start).Seconds())
+		}
+	}()
 	h, err := s.openHistory()
 	if err != nil {
 		return 0, 0, 0, err

@@ -267,6 +267,7 @@ func (s *Store) RangeStream(ctx context.Context, key, end []byte, o RangeOptions
 		return 0, 0, fmt.Errorf("mvcc: open iterator: %w", err)
 	}
 	defer it.Close()
+	defer s.metrics.readOpened()()
 	if rev < s.CompactRev() {
 		return 0, 0, ErrCompacted
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,10 +40,15 @@ type Options struct {
 	// CompactionBatchLimit bounds the revision-log records removed per
 	// compactor batch; 0 means DefaultCompactionBatchLimit.
 	CompactionBatchLimit int
-	// Registerer receives etcd's store-level mvcc metrics
-	// (etcd_debugging_mvcc_current_revision, _compact_revision, _keys_total,
-	// _db_compaction_keys_total); nil registers none.
+	// Registerer receives etcd's store-level mvcc metrics (see metrics.go:
+	// etcd_debugging_mvcc_current_revision, _compact_revision, _keys_total,
+	// _total_put_size_in_bytes, the db compaction series,
+	// etcd_mvcc_hash_rev_duration_seconds, _db_open_read_transactions);
+	// nil registers none.
 	Registerer prometheus.Registerer
+	// Now is the clock the metrics' durations are measured with; nil
+	// means time.Now.
+	Now func() time.Time
 	// LatestCacheBytes bounds the cache of recently written keys' newest
 	// versions that spares a put its key-index seek: 0 means
 	// DefaultLatestCacheBytes, negative disables the cache.
@@ -78,6 +84,9 @@ type Store struct {
 	// been compacted (meta 'f').
 	finMain, finSub int64
 	paused          bool
+	// compactStart is when the physical compaction under way began (its
+	// first batch); zero when none is under way.
+	compactStart time.Time
 
 	// finished is the highest main revision whose records are all
 	// compacted (derived from finMain/finSub; -1 if none).
@@ -121,7 +130,7 @@ func Open(db *pebble.DB, opts Options) (*Store, error) {
 	if err := s.load(); err != nil {
 		return nil, err
 	}
-	if err := s.registerMetrics(opts.Registerer); err != nil {
+	if err := s.registerMetrics(opts.Registerer, opts.Now); err != nil {
 		return nil, err
 	}
 	go s.runCompactor()

@@ -130,6 +130,7 @@ func (tw *TxnWrite) Put(key, value []byte, lease int64) (prev *mvccpb.KeyValue, 
 		Lease:          lease,
 	}
 	tw.changes = append(tw.changes, &mvccpb.Event{Type: mvccpb.Event_PUT, Kv: kv, PrevKv: prev})
+	tw.s.metrics.putSize.Add(float64(len(key) + len(value)))
 	return prev, nil
 }
 

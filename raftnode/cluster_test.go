@@ -15,6 +15,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -439,9 +440,19 @@ func TestLeaderFailoverAndRestart(t *testing.T) {
 }
 
 func TestFollowerCatchesUpBySnapshot(t *testing.T) {
+	// One unregistered Metrics per member, kept across its restarts.
+	metrics := map[uint64]*Metrics{}
 	c := newCluster(t, 3, func(cfg *Config) {
 		cfg.SnapshotCount = 20
 		cfg.SnapshotCatchUpEntries = 5
+		if metrics[cfg.ID] == nil {
+			m, err := NewMetrics(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			metrics[cfg.ID] = m
+		}
+		cfg.Metrics = metrics[cfg.ID]
 	})
 	leader := c.waitLeader()
 	var lagger *testMember
@@ -471,6 +482,27 @@ func TestFollowerCatchesUpBySnapshot(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Fatalf("state after snapshot differs:\n got %v\nwant %v", got, want)
+	}
+	// The snapshot stream and its install moved etcd's snapshot series on
+	// both sides, and nothing is left in flight.
+	lm, fm := metrics[leader.id], metrics[lagger.id]
+	for _, tc := range []struct {
+		name string
+		c    prometheus.Collector
+		want func(float64) bool
+	}{
+		{"leader etcd_network_snapshot_send_total_duration_seconds", lm.SnapshotSendDuration.WithLabelValues(idLabel(lagger.id)).(prometheus.Histogram), atLeast1},
+		{"leader etcd_network_snapshot_send_inflights_total", lm.SnapshotSendInflights.WithLabelValues(idLabel(lagger.id)), is0},
+		{"lagger etcd_network_snapshot_receive_total_duration_seconds", fm.SnapshotReceiveDuration.WithLabelValues(idLabel(leader.id)).(prometheus.Histogram), atLeast1},
+		{"lagger etcd_network_snapshot_receive_inflights_total", fm.SnapshotReceiveInflights.WithLabelValues(idLabel(leader.id)), is0},
+		{"lagger etcd_snap_db_save_total_duration_seconds", fm.SnapDBSaveDuration, atLeast1},
+		{"lagger etcd_snap_db_fsync_duration_seconds", fm.SnapDBFsyncDuration, atLeast1},
+		{"lagger etcd_debugging_snap_save_total_duration_seconds", fm.SnapSaveDuration, atLeast1},
+		{"lagger etcd_server_snapshot_apply_in_progress_total", fm.SnapshotApplyInProgress, is0},
+	} {
+		// The leader learns the outcome and the lagger's raft goroutine
+		// finishes the install after the state became readable.
+		c.waitFor(tc.name, func() bool { return tc.want(sampleValue(t, tc.c)) })
 	}
 	// Writes continue on top of the installed snapshot, and a restart after
 	// the install keeps the state.
@@ -641,4 +673,26 @@ func TestMetrics(t *testing.T) {
 	}
 	var nilMetrics *Metrics
 	nilMetrics.sent(1, 10) // nil-safe
+}
+
+func atLeast1(v float64) bool { return v >= 1 }
+func is0(v float64) bool      { return v == 0 }
+
+// sampleValue is a gauge's or counter's value, or a histogram's sample
+// count, of the single series c collects.
+func sampleValue(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 1)
+	c.Collect(ch)
+	var m dto.Metric
+	if err := (<-ch).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case m.GetHistogram() != nil:
+		return float64(m.GetHistogram().GetSampleCount())
+	case m.GetCounter() != nil:
+		return m.GetCounter().GetValue()
+	}
+	return m.GetGauge().GetValue()
 }

@@ -646,6 +646,8 @@ func (n *Node) handleReady(rd raft.Ready) error {
 // until it is installed.
 func (n *Node) installSnapshot(rd raft.Ready) error {
 	start := time.Now()
+	n.m.applyingSnapshot(true)
+	defer n.m.applyingSnapshot(false)
 	snap := rd.Snapshot
 	path, ok := spoolPath(snap.GetData())
 	if !ok {

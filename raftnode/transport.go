@@ -459,20 +459,22 @@ func (t *transport) serveStream(w http.ResponseWriter, r *http.Request, from uin
 // serveSnapshot spools a streamed snapshot to <DataDir>/snap and steps it.
 func (t *transport) serveSnapshot(w http.ResponseWriter, r *http.Request, from uint64) {
 	defer t.unblockOnStop(w)()
+	received := t.n.m.snapshotReceiving(from)
 	path, m, err := t.receiveSnapshot(r.Body)
 	if err != nil {
-		t.n.m.snapshotReceived(from, false)
+		received(false)
 		t.n.lg.Warn("receive snapshot failed", zap.String("from", idLabel(from)), zap.Error(err))
 		http.Error(w, "bad snapshot: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	m.Snapshot.Data = spoolToken(path)
 	if !t.deliver(m) {
+		received(false)
 		_ = os.Remove(path)
 		http.Error(w, "stopping", http.StatusServiceUnavailable)
 		return
 	}
-	t.n.m.snapshotReceived(from, true)
+	received(true)
 	t.n.lg.Info("received snapshot", zap.String("from", idLabel(from)),
 		zap.Uint64("index", m.GetSnapshot().GetMetadata().GetIndex()))
 	w.WriteHeader(http.StatusNoContent)
@@ -509,8 +511,18 @@ func (t *transport) receiveSnapshot(body io.Reader) (path string, m *pb.Message,
 		return "", nil, err
 	}
 	path = f.Name()
+	start := time.Now()
 	fw := bufio.NewWriterSize(f, 256<<10)
 	err = spoolState(br, fw)
+	// Synced, as etcd fsyncs its received .snap.db, so that an install
+	// that outlives a crash reads the whole state.
+	syncStart := time.Now()
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		t.n.m.snapDBSaved(time.Since(start), time.Since(syncStart))
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -525,10 +537,11 @@ func (t *transport) receiveSnapshot(body io.Reader) (path string, m *pb.Message,
 // outcome to raft. It owns snap and closes it.
 func (n *Node) sendSnapshot(m *pb.Message, snap *pebble.Snapshot) {
 	to := m.GetTo()
+	sent := n.m.snapshotSending(to)
 	err := n.postSnapshot(m, snap)
 	snap.Close()
 	ok := err == nil
-	n.m.snapshotSent(to, ok)
+	sent(ok)
 	if ok {
 		n.lg.Info("sent snapshot", zap.String("to", idLabel(to)), zap.Uint64("index", m.GetSnapshot().GetMetadata().GetIndex()))
 	} else {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -17,6 +18,8 @@ import (
 	"github.com/concord-kv/concord/api"
 	"github.com/concord-kv/concord/apply"
 	"github.com/concord-kv/concord/config"
+	"github.com/concord-kv/concord/membership"
+	"github.com/concord-kv/concord/mvcc"
 	"github.com/concord-kv/concord/raftnode"
 )
 
@@ -45,6 +48,20 @@ type memberMetrics struct {
 	// commitDuration is etcd_disk_backend_commit_duration_seconds: the
 	// apply loop's batch commit, seconds, ExponentialBuckets(0.001, 2, 14).
 	commitDuration prometheus.Histogram
+	// commitWrite is etcd_debugging_disk_backend_commit_write_duration_seconds,
+	// the disk-write phase of a backend commit: for Pebble that is the whole
+	// batch commit (WAL write and fsync), so it observes what commitDuration
+	// does. etcd's other two phases, rebalance and spill
+	// (etcd_debugging_disk_backend_commit_{rebalance,spill}_duration_seconds),
+	// are bbolt B+tree work that Pebble has no counterpart for; they are
+	// exported with no observations.
+	commitWrite, commitRebalance, commitSpill prometheus.Histogram
+	// applyDuration is etcd_server_apply_duration_seconds{version, op,
+	// success}: each applied request, version "v3", op etcd's name of the
+	// request (Put, Txn, LeaseGrant, ClusterMemberAttrSet, ...), success
+	// whether it succeeded (a compacted revision counts as success, as
+	// etcd's), ExponentialBuckets(0.0001, 2, 20).
+	applyDuration *prometheus.HistogramVec
 	// slowApply is etcd_server_slow_apply_total: requests that took longer
 	// than --warning-apply-duration to apply.
 	slowApply prometheus.Counter
@@ -115,9 +132,21 @@ func registerServerMetrics(reg prometheus.Registerer, cfg *config.Config, id ide
 		)
 	}
 
+	commitHist := func(ns, name, help string) prometheus.Histogram {
+		return prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: "disk", Name: name,
+			Help: help, Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)})
+	}
 	m := &memberMetrics{
-		commitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "etcd", Subsystem: "disk", Name: "backend_commit_duration_seconds",
-			Help: "The latency distributions of commit called by backend.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		commitDuration: commitHist("etcd", "backend_commit_duration_seconds", "The latency distributions of commit called by backend."),
+		commitWrite: commitHist("etcd_debugging", "backend_commit_write_duration_seconds",
+			"The latency distributions of commit.write called by bboltdb backend."),
+		commitRebalance: commitHist("etcd_debugging", "backend_commit_rebalance_duration_seconds",
+			"The latency distributions of commit.rebalance called by bboltdb backend."),
+		commitSpill: commitHist("etcd_debugging", "backend_commit_spill_duration_seconds",
+			"The latency distributions of commit.spill called by bboltdb backend."),
+		applyDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "etcd", Subsystem: "server", Name: "apply_duration_seconds",
+			Help: "The latency distributions of v2 apply called by backend.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 20)},
+			[]string{"version", "op", "success"}),
 		slowApply: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "etcd", Subsystem: "server", Name: "slow_apply_total",
 			Help: "The total number of slow apply requests (likely overloaded from slow disk)."}),
 		healthSuccess: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "etcd", Subsystem: "server", Name: "health_success",
@@ -129,7 +158,9 @@ func registerServerMetrics(reg prometheus.Registerer, cfg *config.Config, id ide
 	if m.warnApply <= 0 {
 		m.warnApply = 100 * time.Millisecond
 	}
-	reg.MustRegister(m.commitDuration, m.slowApply, m.healthSuccess, m.healthFailures)
+	reg.MustRegister(m.commitDuration, m.commitWrite, m.commitRebalance, m.commitSpill, m.applyDuration,
+		m.slowApply, m.healthSuccess, m.healthFailures)
+	registerAbsentSubsystems(reg)
 	var err error
 	if m.api, err = api.NewMetrics(reg, cfg.Metrics == "extensive"); err != nil {
 		return nil, err
@@ -139,11 +170,14 @@ func registerServerMetrics(reg prometheus.Registerer, cfg *config.Config, id ide
 
 // registerMemberState registers the series read from the applier and the
 // raft node at scrape time: etcd_server_proposals_applied_total (a gauge
-// despite the name, as etcd's: the applied index) and
-// etcd_server_is_learner. It also lets the API track
+// despite the name, as etcd's: the applied index),
+// etcd_server_is_learner, and etcd_network_known_peers from the
+// membership. It also lets the API track
 // etcd_server_proposals_pending, a gauge the raft metrics own.
-func (m *memberMetrics) registerMemberState(reg prometheus.Registerer, a *apply.Applier, node *raftnode.Node, rm *raftnode.Metrics) {
+func (m *memberMetrics) registerMemberState(reg prometheus.Registerer, a *apply.Applier, node *raftnode.Node, rm *raftnode.Metrics,
+	local uint64, cluster *membership.Cluster) {
 	reg.MustRegister(
+		newKnownPeers(local, cluster.Members),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "etcd", Subsystem: "server", Name: "proposals_applied_total",
 			Help: "The total number of consensus proposals applied."}, func() float64 { return float64(a.Applied().Index) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "etcd", Subsystem: "server", Name: "is_learner",
@@ -158,6 +192,8 @@ func (m *memberMetrics) registerMemberState(reg prometheus.Registerer, a *apply.
 // and slow applies.
 func (m *memberMetrics) onRequest(r *pb.InternalRaftRequest, res *apply.Result, took time.Duration) {
 	m.api.ObserveApplied(r, res)
+	ok := res == nil || res.Err == nil || errors.Is(res.Err, mvcc.ErrCompacted)
+	m.applyDuration.WithLabelValues("v3", applyOp(r), strconv.FormatBool(ok)).Observe(took.Seconds())
 	if took > m.warnApply {
 		m.slowApply.Inc()
 	}
@@ -166,6 +202,111 @@ func (m *memberMetrics) onRequest(r *pb.InternalRaftRequest, res *apply.Result, 
 // onCommit is the apply loop's per-batch hook.
 func (m *memberMetrics) onCommit(took time.Duration) {
 	m.commitDuration.Observe(took.Seconds())
+	m.commitWrite.Observe(took.Seconds())
+}
+
+// applyOp is etcd's op label of etcd_server_apply_duration_seconds for r.
+func applyOp(r *pb.InternalRaftRequest) string {
+	switch {
+	case r.Range != nil:
+		return "Range"
+	case r.Put != nil:
+		return "Put"
+	case r.DeleteRange != nil:
+		return "DeleteRange"
+	case r.Txn != nil:
+		return "Txn"
+	case r.Compaction != nil:
+		return "Compaction"
+	case r.LeaseGrant != nil:
+		return "LeaseGrant"
+	case r.LeaseRevoke != nil:
+		return "LeaseRevoke"
+	case r.LeaseCheckpoint != nil:
+		return "LeaseCheckpoint"
+	case r.Alarm != nil:
+		return "Alarm"
+	case r.ClusterVersionSet != nil:
+		return "ClusterVersionSet"
+	case r.ClusterMemberAttrSet != nil:
+		return "ClusterMemberAttrSet"
+	case r.DowngradeInfoSet != nil:
+		return "DowngradeInfoSet"
+	}
+	return "unknown"
+}
+
+// registerAbsentSubsystems registers, with etcd's names, types, help
+// texts and labels, the series of etcd subsystems Concord does not have,
+// so that dashboards and alerts written for etcd find every series they
+// query. None of them ever moves, and each says why:
+//
+//   - the v2 store (etcd_debugging_store_*): etcd keeps its membership in an
+//     in-memory v2 store and counts its reads and writes by action; Concord
+//     keeps membership in Pebble (package membership) and serves no v2 API.
+//     The action series are the ones a fresh etcd 3.6 member shows
+//     (getRecursive reads; create and set writes), at 0;
+//   - the gRPC proxy (etcd_grpc_proxy_*): etcd's binary registers them
+//     whether or not it runs as "etcd grpc-proxy"; Concord has no proxy;
+//   - etcd_debugging_auth_revision: the revision of etcd's auth store,
+//     which starts at 1 and moves with every auth change. Concord serves no
+//     Auth API, so its auth state never changes from etcd's initial one.
+func registerAbsentSubsystems(reg prometheus.Registerer) {
+	store := func(name, help string) prometheus.Collector {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "etcd_debugging", Subsystem: "store", Name: name, Help: help})
+	}
+	reads := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "etcd_debugging", Subsystem: "store", Name: "reads_total",
+		Help: "Total number of reads action by (get/getRecursive), local to this member."}, []string{"action"})
+	reads.WithLabelValues("getRecursive")
+	writes := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "etcd_debugging", Subsystem: "store", Name: "writes_total",
+		Help: "Total number of writes (e.g. set/compareAndDelete) seen by this member."}, []string{"action"})
+	writes.WithLabelValues("create")
+	writes.WithLabelValues("set")
+	proxyGauge := func(name, help string) prometheus.Collector {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "etcd", Subsystem: "grpc_proxy", Name: name, Help: help})
+	}
+	reg.MustRegister(
+		reads, writes,
+		store("expires_total", "Total number of expired keys."),
+		store("watch_requests_total", "Total number of incoming watch requests (new or reestablished)."),
+		prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "etcd_debugging", Subsystem: "store", Name: "watchers",
+			Help: "Count of currently active watchers."}),
+		proxyGauge("cache_hits_total", "Total number of cache hits"),
+		proxyGauge("cache_misses_total", "Total number of cache misses"),
+		proxyGauge("cache_keys_total", "Total number of keys/ranges cached"),
+		proxyGauge("watchers_coalescing_total", "Total number of current watchers coalescing"),
+		prometheus.NewCounter(prometheus.CounterOpts{Namespace: "etcd", Subsystem: "grpc_proxy", Name: "events_coalescing_total",
+			Help: "Total number of events coalescing"}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "etcd_debugging", Subsystem: "auth", Name: "revision",
+			Help: "The current revision of auth store."}, func() float64 { return 1 }),
+	)
+}
+
+// knownPeers is etcd_network_known_peers{Local, Remote}: 1 for every
+// member of the cluster this member knows (itself included, as etcd), read
+// from the membership at scrape time.
+type knownPeers struct {
+	desc    *prometheus.Desc
+	local   uint64
+	members func() []membership.Member
+}
+
+func newKnownPeers(local uint64, members func() []membership.Member) *knownPeers {
+	return &knownPeers{
+		desc: prometheus.NewDesc("etcd_network_known_peers", "The current number of known peers.",
+			[]string{"Local", "Remote"}, nil),
+		local:   local,
+		members: members,
+	}
+}
+
+func (k *knownPeers) Describe(ch chan<- *prometheus.Desc) { ch <- k.desc }
+
+func (k *knownPeers) Collect(ch chan<- prometheus.Metric) {
+	l := fmt.Sprintf("%x", k.local)
+	for _, m := range k.members() {
+		ch <- prometheus.MustNewConstMetric(k.desc, prometheus.GaugeValue, 1, l, fmt.Sprintf("%x", m.ID))
+	}
 }
 
 // countHealth wraps the HTTP endpoints so that every GET /health answer

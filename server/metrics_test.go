@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,9 +14,11 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/membershippb"
 
 	"github.com/concord-kv/concord/apply"
 	"github.com/concord-kv/concord/config"
+	"github.com/concord-kv/concord/mvcc"
 	"github.com/concord-kv/concord/storage"
 )
 
@@ -84,6 +87,13 @@ func TestServerMetricsExposition(t *testing.T) {
 		"# TYPE etcd_server_quota_backend_bytes gauge",
 		"# TYPE etcd_network_client_grpc_sent_bytes_total counter",
 		"# TYPE etcd_mvcc_put_total counter",
+		// Subsystems Concord lacks, present at zero.
+		`etcd_debugging_store_reads_total{action="getRecursive"} 0`,
+		`etcd_debugging_store_writes_total{action="set"} 0`,
+		"etcd_debugging_store_watchers 0",
+		"etcd_grpc_proxy_cache_hits_total 0",
+		"# TYPE etcd_grpc_proxy_events_coalescing_total counter",
+		"etcd_debugging_auth_revision 1",
 	} {
 		if !strings.Contains(text, line+"\n") {
 			t.Errorf("exposition lacks %q", line)
@@ -119,6 +129,9 @@ func TestApplyHooks(t *testing.T) {
 	put := &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte("a")}}
 	mm.onRequest(put, &apply.Result{Resp: &pb.PutResponse{}}, time.Millisecond)
 	mm.onRequest(put, &apply.Result{Resp: &pb.PutResponse{}}, 150*time.Millisecond)
+	mm.onRequest(&pb.InternalRaftRequest{Range: &pb.RangeRequest{Key: []byte("a")}}, &apply.Result{Err: mvcc.ErrCompacted}, time.Millisecond)
+	mm.onRequest(&pb.InternalRaftRequest{LeaseRevoke: &pb.LeaseRevokeRequest{ID: 1}}, &apply.Result{Err: errors.New("lease not found")}, time.Millisecond)
+	mm.onRequest(&pb.InternalRaftRequest{ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{}}, &apply.Result{}, time.Millisecond)
 	mm.onCommit(3 * time.Millisecond)
 	if got := counterValue(t, mm.slowApply); got != 1 {
 		t.Errorf("etcd_server_slow_apply_total = %v, want 1", got)
@@ -131,6 +144,18 @@ func TestApplyHooks(t *testing.T) {
 		`etcd_disk_backend_commit_duration_seconds_bucket{le="0.002"} 0`,
 		`etcd_disk_backend_commit_duration_seconds_bucket{le="0.004"} 1`,
 		"etcd_disk_backend_commit_duration_seconds_count 1",
+		// Pebble's commit is the write phase of etcd's bbolt commit; it
+		// has no rebalance or spill.
+		"etcd_debugging_disk_backend_commit_write_duration_seconds_count 1",
+		"etcd_debugging_disk_backend_commit_rebalance_duration_seconds_count 0",
+		"etcd_debugging_disk_backend_commit_spill_duration_seconds_count 0",
+		`etcd_server_apply_duration_seconds_count{op="Put",success="true",version="v3"} 2`,
+		`etcd_server_apply_duration_seconds_count{op="Range",success="true",version="v3"} 1`,
+		`etcd_server_apply_duration_seconds_count{op="LeaseRevoke",success="false",version="v3"} 1`,
+		`etcd_server_apply_duration_seconds_count{op="ClusterMemberAttrSet",success="true",version="v3"} 1`,
+		`etcd_server_apply_duration_seconds_bucket{op="Put",success="true",version="v3",le="0.0001"} 0`,
+		`etcd_server_apply_duration_seconds_bucket{op="Put",success="true",version="v3",le="0.0016"} 1`,
+		`etcd_server_apply_duration_seconds_bucket{op="Put",success="true",version="v3",le="52.4288"} 2`,
 	} {
 		if !strings.Contains(text, line+"\n") {
 			t.Errorf("exposition lacks %q", line)

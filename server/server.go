@@ -65,7 +65,7 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("server: create data dir: %w", err)
 	}
-	db, err := storage.Open(filepath.Join(dataDir, "db"), storage.Options{WALDir: cfg.WALDir})
+	db, err := storage.Open(filepath.Join(dataDir, "db"), storage.Options{WALDir: cfg.WALDir, Logger: storage.ZapLogger(lg.Named("pebble"))})
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		return err
 	}
 	defer node.Stop()
-	mm.registerMemberState(reg, applier, node, raftMetrics)
+	mm.registerMemberState(reg, applier, node, raftMetrics, id.member, cluster)
 	if id.fresh {
 		if err := writeIdentity(db, id); err != nil {
 			return err
@@ -229,7 +229,9 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	defer self.Close()
 	v3lock.Register(gs, self)
 	httpMux := http.NewServeMux()
-	httpMux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// Instrumented as etcd's: promhttp_metric_handler_requests_total{code}
+	// and _requests_in_flight count the scrapes.
+	httpMux.Handle("/metrics", promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	httpMux.Handle("/", mm.countHealth(svc.HTTPHandler(config.Version)))
 	if cfg.EnablePprof || cfg.LogLevel == "debug" {
 		// etcd serves the Go profiler under /debug/pprof with --enable-pprof

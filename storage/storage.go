@@ -47,7 +47,8 @@ type Options struct {
 	WALDir string
 	// CacheBytes is the block cache size in bytes; 0 means 64 MiB.
 	CacheBytes int64
-	// Logger receives Pebble's own log lines; nil means Pebble's default.
+	// Logger receives Pebble's own log lines (ZapLogger forwards them to
+	// zap); nil means Pebble's default, which prints raw lines on stderr.
 	Logger pebble.Logger
 	// EventListener receives Pebble events (fsync and flush timings feed
 	// the disk metrics); nil for none.

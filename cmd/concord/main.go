@@ -39,6 +39,7 @@ func realMain(ctx context.Context, args, env []string, stdout, stderr io.Writer,
 		return exitError
 	}
 	defer func() { _ = lg.Sync() }()
+	defer config.SetGlobalLoggers(lg, cfg.LogLevel)()
 	lg.Info("starting concord",
 		zap.String("concord-version", config.Version),
 		zap.String("etcd-api-version", config.APIVersion),
