@@ -308,6 +308,9 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 
 func newGRPCServer(cfg *config.Config, svc *api.Server, m *api.Metrics) *grpc.Server {
 	opts := []grpc.ServerOption{
+		// Client listeners do the TLS handshake; the credentials hand
+		// the peer's certificate to gRPC.
+		grpc.Creds(tlsConnCreds{}),
 		grpc.MaxRecvMsgSize(int(cfg.MaxRequestBytes) + grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
