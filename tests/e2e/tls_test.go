@@ -68,20 +68,46 @@ func (p *pki) write(name, typ string, der []byte) string {
 // use, valid for localhost and 127.0.0.1-9, written as name.pem and
 // name-key.pem; it returns the files and the loaded pair.
 func (p *pki) issue(name, cn string) (certFile, keyFile string, pair tls.Certificate) {
-	return p.issueWith(name, cn, time.Now().Add(24*time.Hour))
+	return p.issueCert(certSpec{name: name, cn: cn})
 }
 
 // issueWith is issue with the certificate's expiry.
 func (p *pki) issueWith(name, cn string, notAfter time.Time) (certFile, keyFile string, pair tls.Certificate) {
+	return p.issueCert(certSpec{name: name, cn: cn, notAfter: notAfter})
+}
+
+// certSpec describes a certificate for issueCert.
+type certSpec struct {
+	name, cn string
+	// dns are the DNS names; nil is {"localhost"}.
+	dns []string
+	// notAfter is the expiry; zero is a day from now.
+	notAfter time.Time
+	// serverOnly leaves out the client-auth key usage.
+	serverOnly bool
+}
+
+// issueCert signs the certificate spec describes, valid for 127.0.0.1-9.
+func (p *pki) issueCert(spec certSpec) (certFile, keyFile string, pair tls.Certificate) {
 	p.t.Helper()
 	p.serial++
+	if spec.dns == nil {
+		spec.dns = []string{"localhost"}
+	}
+	if spec.notAfter.IsZero() {
+		spec.notAfter = time.Now().Add(24 * time.Hour)
+	}
+	eku := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	if spec.serverOnly {
+		eku = eku[:1]
+	}
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: notAfter,
+		SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: spec.cn},
+		NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: spec.notAfter,
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:    []string{"localhost"},
+		ExtKeyUsage: eku,
+		DNSNames:    spec.dns,
 	}
 	for i := 1; i <= 9; i++ {
 		tmpl.IPAddresses = append(tmpl.IPAddresses, net.IPv4(127, 0, 0, byte(i)))
@@ -91,7 +117,7 @@ func (p *pki) issueWith(name, cn string, notAfter time.Time) (certFile, keyFile 
 		p.t.Fatal(err)
 	}
 	kder, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile = p.write(name+".pem", "CERTIFICATE", der), p.write(name+"-key.pem", "EC PRIVATE KEY", kder)
+	certFile, keyFile = p.write(spec.name+".pem", "CERTIFICATE", der), p.write(spec.name+"-key.pem", "EC PRIVATE KEY", kder)
 	pair, err = tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		p.t.Fatal(err)
