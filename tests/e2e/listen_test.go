@@ -214,6 +214,31 @@ func lockRPC(t *testing.T, cl *clientv3.Client, name string) {
 	}
 }
 
+// TestAutoTLSClientCertAuth: with --auto-tls and --client-cert-auth
+// (no CA) the member's own certificate is the one client certificate
+// accepted: the member's own client (Lock) works with it, a client with
+// another certificate is refused.
+func TestAutoTLSClientCertAuth(t *testing.T) {
+	var dataDir string
+	own := func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		fx := filepath.Join(dataDir, "fixtures", "client")
+		pair, err := tls.LoadX509KeyPair(filepath.Join(fx, "cert.pem"), filepath.Join(fx, "key.pem"))
+		return &pair, err
+	}
+	o := clusterOptions("e2e-auto-tls-cca", "--auto-tls", "--peer-auto-tls", "--client-cert-auth")
+	o.Scheme = "https"
+	o.ClientTLS = &tls.Config{InsecureSkipVerify: true, GetClientCertificate: own} //nolint:gosec // self-signed
+	c := concordtest.New(t, 1, o)
+	dataDir = c.Members[0].DataDir
+	c.Launch(t)
+	putGet(t, c.Client(t), "/auto-cca/k")
+	lockRPC(t, c.Client(t), "/auto-cca/lock")
+	p := newPKI(t)
+	if err := tlsGet(c.Members[0].ClientURL, &tls.Config{InsecureSkipVerify: true, Certificates: p.clientTLS.Certificates}); err == nil { //nolint:gosec // self-signed
+		t.Errorf("a client with another certificate was served")
+	}
+}
+
 // tlsGet fetches /health from u with cfg; it returns the error of the
 // handshake or request.
 func tlsGet(u string, cfg *tls.Config) error {
