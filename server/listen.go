@@ -34,6 +34,7 @@ const (
 // published itself, as etcd's do) and close stops it.
 type endpoint struct {
 	url     url.URL
+	addr    string // the bound address, as etcd's log field "address"
 	traffic string // "grpc+http", "grpc" or "http", etcd's log field
 	serve   func()
 	close   func()
@@ -178,6 +179,7 @@ func newClientEndpoint(lg *zap.Logger, u url.URL, what int, info *transport.TLSI
 	if err != nil {
 		return nil, err
 	}
+	addr := l.Addr().String()
 	if isSecure(u) {
 		if l, err = tlsListener(l, *info, lg); err != nil {
 			return nil, err
@@ -191,7 +193,7 @@ func newClientEndpoint(lg *zap.Logger, u url.URL, what int, info *transport.TLSI
 	if what&serveHTTP != 0 {
 		hh = h
 	}
-	ep := &endpoint{url: u}
+	ep := &endpoint{url: u, addr: addr}
 	switch {
 	case g != nil && hh == nil:
 		ep.serve = func() { go func() { _ = g.Serve(l) }() }
@@ -474,13 +476,14 @@ func traffic(what int) string {
 	return "grpc+http"
 }
 
-// serveClients starts serving the client endpoints, logging etcd's "ready
-// to serve client requests" and one "serving client traffic securely" (or
-// "insecurely") line per endpoint.
+// serveClients starts serving the client endpoints, logging for each, as
+// etcd does, "ready to serve client requests" and "serving client traffic
+// securely" (or "insecurely; this is strongly discouraged!") with the
+// traffic served and the bound address (host:port).
 func serveClients(lg *zap.Logger, eps []*endpoint) {
-	lg.Info("ready to serve client requests")
 	for _, ep := range eps {
-		fields := []zap.Field{zap.String("traffic", ep.traffic), zap.String("address", ep.url.String())}
+		lg.Info("ready to serve client requests")
+		fields := []zap.Field{zap.String("traffic", ep.traffic), zap.String("address", ep.addr)}
 		if isSecure(ep.url) {
 			lg.Info("serving client traffic securely", fields...)
 		} else {
@@ -521,7 +524,7 @@ func servePeers(lg *zap.Logger, cfg *config.Config, mtls *memberTLS, h http.Hand
 		hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(zapWriter{lg}, "", 0)}
 		go func() { _ = hs.Serve(l) }()
 		closers = append(closers, func() { _ = hs.Close(); _ = l.Close() })
-		lg.Info("serving peer traffic", zap.String("address", u.String()))
+		lg.Info("serving peer traffic", zap.String("address", l.Addr().String()))
 	}
 	return closers, nil
 }

@@ -426,19 +426,25 @@ func dbSize(db *pebble.DB) (int64, int64) {
 	return size, min(size, total.TablesSize+int64(m.WAL.Size))
 }
 
-// notifySystemd tells systemd (Type=notify units) the member is ready.
+// notifySystemd tells systemd (Type=notify units) the member is ready:
+// READY=1 on the unixgram socket $NOTIFY_SOCKET, with etcd's log lines.
 func notifySystemd(lg *zap.Logger) {
 	sock := os.Getenv("NOTIFY_SOCKET")
 	if sock == "" {
 		return
 	}
+	lg.Info("notifying init daemon")
 	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
-		lg.Warn("cannot notify systemd", zap.Error(err))
+		lg.Error("failed to notify init daemon", zap.Error(err))
 		return
 	}
 	defer conn.Close()
-	_, _ = conn.Write([]byte("READY=1"))
+	if _, err := conn.Write([]byte("READY=1")); err != nil {
+		lg.Error("failed to notify init daemon", zap.Error(err))
+		return
+	}
+	lg.Info("successfully notified init daemon")
 }
 
 // raftAdapter presents the raft node as api.Raft.

@@ -99,6 +99,9 @@ func TestClientPortTLS(t *testing.T) {
 	checkHTTPEndpoints(t, m.ClientURL, "1.1", append(tlsArgs, "--http1.1")...)
 	checkHTTPEndpoints(t, metrics, "2", tlsArgs...)
 
+	if e := logEntry(m.LogTail(500), "serving client traffic securely"); e == nil || e["traffic"] != "grpc+http" || e["address"] != strings.TrimPrefix(m.ClientURL, "https://") {
+		t.Errorf("serving client traffic securely: %v", e)
+	}
 	putGet(t, c.Client(t), "/tls/go")
 	for _, args := range [][]string{{"put", "/tls/ctl", "x"}, {"get", "/tls/ctl", "--print-value-only"}} {
 		if out, err := etcdctl(t, c.Endpoints(), "", append([]string{"--cacert=" + p.ca, "--cert=" + p.clientCert, "--key=" + p.clientKey}, args...)...); err != nil {
@@ -461,19 +464,22 @@ func TestLifecycle(t *testing.T) {
 	if err != nil || string(buf[:n]) != "READY=1" {
 		t.Fatalf("notify socket: %q, %v", buf[:n], err)
 	}
+	// The log line after the notification may trail it.
+	waitLog(t, m, "successfully notified init daemon")
 	log := m.LogTail(500)
 	for _, want := range []struct {
 		msg    string
 		fields map[string]string // "" matches any value
 	}{
-		{"serving peer traffic", map[string]string{"address": m.PeerURL}},
+		{"serving peer traffic", map[string]string{"address": strings.TrimPrefix(m.PeerURL, "http://")}},
 		{"serving metrics", map[string]string{"address": metrics}},
 		{"published local member to cluster through raft", map[string]string{
 			"local-member-id": "", "cluster-id": "", "publish-timeout": "",
 			"local-member-attributes": "{Name:m1 ClientURLs:[" + m.ClientURL + "]}",
 		}},
 		{"ready to serve client requests", nil},
-		{"serving client traffic insecurely; this is strongly discouraged!", map[string]string{"traffic": "grpc+http", "address": m.ClientURL}},
+		{"serving client traffic insecurely; this is strongly discouraged!", map[string]string{"traffic": "grpc+http", "address": strings.TrimPrefix(m.ClientURL, "http://")}},
+		{"successfully notified init daemon", nil},
 	} {
 		e := logEntry(log, want.msg)
 		if e == nil {
@@ -521,4 +527,20 @@ func logEntry(log, msg string) map[string]any {
 		}
 	}
 	return nil
+}
+
+// waitLog waits up to 10s for a JSON log line of m whose msg is msg.
+func waitLog(t *testing.T, m *concordtest.Member, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for logEntry(m.LogTail(1000), msg) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line %q within 10s", msg)
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-m.Exited():
+			t.Fatalf("member exited before logging %q", msg)
+		}
+	}
 }
