@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -125,6 +126,31 @@ func TestClientPortTLS(t *testing.T) {
 	// The Lock service runs on the member's own client, which must pass
 	// --client-cert-auth.
 	lockRPC(t, c.Client(t), "/tls/lock")
+}
+
+// TestPrometheusScrapeHTTPS: real Prometheus scrapes /metrics from an
+// https client URL that requires client certificates (Prometheus
+// negotiates HTTP/2 by ALPN) and sees the member up.
+func TestPrometheusScrapeHTTPS(t *testing.T) {
+	p := newPKI(t)
+	c := newClusterScheme(t, 1, "https", p.clientTLS,
+		"--cert-file="+p.serverCert, "--key-file="+p.serverKey, "--trusted-ca-file="+p.ca, "--client-cert-auth",
+		"--peer-cert-file="+p.serverCert, "--peer-key-file="+p.serverKey)
+	target := strings.TrimPrefix(c.Members[0].ClientURL, "https://")
+	prom := startPrometheus(t, []string{target}, "scheme: https", "tls_config:",
+		"  ca_file: "+p.ca, "  cert_file: "+p.clientCert, "  key_file: "+p.clientKey)
+	metricsWait(t, 30*time.Second, "up and etcd_server_has_leader over https", func() error {
+		for _, q := range []string{`up{job="` + metricsJob + `"}`, `etcd_server_has_leader{job="` + metricsJob + `"}`} {
+			s, err := prom.query(q)
+			if err != nil {
+				return err
+			}
+			if len(s) != 1 || s[0].value != 1 {
+				return fmt.Errorf("%s = %v", q, s)
+			}
+		}
+		return nil
+	})
 }
 
 // TestClientPortPlain: on a plaintext client URL, HTTP/1.1 and
