@@ -76,7 +76,11 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	}
 	defer db.Close()
 
-	id, err := resolveIdentity(ctx, db, cfg, lg)
+	peerTLS, err := mtls.peerDialConfig()
+	if err != nil {
+		return err
+	}
+	id, err := resolveIdentity(ctx, db, cfg, lg, peerTLS)
 	if err != nil {
 		return err
 	}
@@ -136,10 +140,6 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		return err
 	}
 
-	peerTLS, err := mtls.peerDialConfig()
-	if err != nil {
-		return err
-	}
 	raftMetrics, err := raftnode.NewMetrics(reg)
 	if err != nil {
 		return err

@@ -413,6 +413,62 @@ func TestPeerCertAllowedHostname(t *testing.T) {
 	}
 }
 
+// TestPeerJoinAllowedCN: a member joining a --peer-cert-allowed-cn
+// cluster whose peer client certificate (--peer-client-cert-file) has
+// another CN is refused at the handshake and cannot join; restarted with
+// an allowed client certificate it joins.
+func TestPeerJoinAllowedCN(t *testing.T) {
+	p := newPKI(t)
+	badCert, badKey, _ := p.issue("intruder", "intruder")
+	goodCert, goodKey, _ := p.issue("peer-client", "etcd-server")
+	tlsFlags := []string{
+		"--cert-file=" + p.serverCert, "--key-file=" + p.serverKey, "--trusted-ca-file=" + p.ca, "--client-cert-auth",
+		"--peer-cert-file=" + p.serverCert, "--peer-key-file=" + p.serverKey, "--peer-trusted-ca-file=" + p.ca, "--peer-client-cert-auth",
+		"--peer-cert-allowed-cn=etcd-server",
+	}
+	c := newClusterScheme(t, 1, "https", p.clientTLS, tlsFlags...)
+	m1 := c.Members[0]
+	m2 := c.NewMember(t, "m2", "127.0.0.2")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Client(t).MemberAddAsLearner(ctx, []string{m2.PeerURL}); err != nil {
+		t.Fatal(err)
+	}
+	base := append([]string{"--name=m2", "--data-dir=" + m2.DataDir,
+		"--listen-client-urls=" + m2.ClientURL, "--advertise-client-urls=" + m2.ClientURL,
+		"--listen-peer-urls=" + m2.PeerURL, "--initial-advertise-peer-urls=" + m2.PeerURL,
+		"--initial-cluster=m1=" + m1.PeerURL + ",m2=" + m2.PeerURL, "--initial-cluster-state=existing",
+		"--heartbeat-interval=50", "--election-timeout=500", "--log-level=info"}, tlsFlags...)
+	m2.Args = append(append([]string{}, base...), "--peer-client-cert-file="+badCert, "--peer-client-key-file="+badKey)
+	c.AddMember(t, m2)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		refused := false
+		for _, e := range logEntries(m1.LogTail(2000), "rejected connection") {
+			refused = refused || strings.Contains(fmt.Sprint(e["error"]), "client certificate authentication failed")
+		}
+		if refused {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("m1 logged no refusal of m2's certificate:\n%s", m1.LogTail(30))
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-m2.Exited():
+			// Refused by every peer, m2 gives up: also a failure to join.
+			deadline = time.Now()
+		}
+	}
+	if logEntry(m2.LogTail(2000), "published local member to cluster through raft") != nil {
+		t.Fatalf("m2 joined with a refused certificate")
+	}
+	m2.Stop()
+	m2.Args = append(append([]string{}, base...), "--peer-client-cert-file="+goodCert, "--peer-client-key-file="+goodKey)
+	m2.Restart(t)
+	c.WaitServing(t, m2)
+}
+
 func versionGet(u string, cfg *tls.Config) error {
 	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
 	resp, err := cl.Get(u + "/version")
@@ -546,13 +602,22 @@ func TestLifecycle(t *testing.T) {
 // logEntry returns the first JSON log line of log whose msg is msg, nil
 // when there is none.
 func logEntry(log, msg string) map[string]any {
+	if es := logEntries(log, msg); len(es) > 0 {
+		return es[0]
+	}
+	return nil
+}
+
+// logEntries returns the JSON log lines of log whose msg is msg.
+func logEntries(log, msg string) []map[string]any {
+	var out []map[string]any
 	for _, line := range strings.Split(log, "\n") {
 		var e map[string]any
 		if json.Unmarshal([]byte(line), &e) == nil && e["msg"] == msg {
-			return e
+			out = append(out, e)
 		}
 	}
-	return nil
+	return out
 }
 
 // waitLog waits up to 10s for a JSON log line of m whose msg is msg.
