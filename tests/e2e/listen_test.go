@@ -469,6 +469,24 @@ func TestPeerJoinAllowedCN(t *testing.T) {
 	c.WaitServing(t, m2)
 }
 
+// TestPeerClientSAN: as etcd's, a peer listener refuses a peer
+// certificate that does not name the address the peer connects from,
+// unless --peer-skip-client-san-verification.
+func TestPeerClientSAN(t *testing.T) {
+	p := newPKI(t)
+	_, _, elsewhere := p.issueCert(certSpec{name: "elsewhere", cn: "etcd-server", ips: []net.IP{net.IPv4(127, 0, 0, 9)}, noDNS: true})
+	flags := []string{"--cert-file=" + p.serverCert, "--key-file=" + p.serverKey, "--trusted-ca-file=" + p.ca,
+		"--peer-cert-file=" + p.serverCert, "--peer-key-file=" + p.serverKey, "--peer-trusted-ca-file=" + p.ca, "--peer-client-cert-auth"}
+	strict := newClusterScheme(t, 1, "https", p.clientTLS, flags...)
+	if err := versionGet(strict.Members[0].PeerURL, p.tlsConfig(elsewhere)); err == nil {
+		t.Errorf("a peer certificate for 127.0.0.9 only was served to 127.0.0.1")
+	}
+	lax := newClusterScheme(t, 1, "https", p.clientTLS, append(flags, "--peer-skip-client-san-verification")...)
+	if err := versionGet(lax.Members[0].PeerURL, p.tlsConfig(elsewhere)); err != nil {
+		t.Errorf("with --peer-skip-client-san-verification: %v", err)
+	}
+}
+
 func versionGet(u string, cfg *tls.Config) error {
 	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
 	resp, err := cl.Get(u + "/version")

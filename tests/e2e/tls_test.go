@@ -85,13 +85,17 @@ type certSpec struct {
 	notAfter time.Time
 	// serverOnly leaves out the client-auth key usage.
 	serverOnly bool
+	// ips are the IP addresses; nil is 127.0.0.1-9. noDNS leaves out
+	// the DNS names.
+	ips   []net.IP
+	noDNS bool
 }
 
 // issueCert signs the certificate spec describes, valid for 127.0.0.1-9.
 func (p *pki) issueCert(spec certSpec) (certFile, keyFile string, pair tls.Certificate) {
 	p.t.Helper()
 	p.serial++
-	if spec.dns == nil {
+	if spec.dns == nil && !spec.noDNS {
 		spec.dns = []string{"localhost"}
 	}
 	if spec.notAfter.IsZero() {
@@ -109,7 +113,8 @@ func (p *pki) issueCert(spec certSpec) (certFile, keyFile string, pair tls.Certi
 		ExtKeyUsage: eku,
 		DNSNames:    spec.dns,
 	}
-	for i := 1; i <= 9; i++ {
+	tmpl.IPAddresses = spec.ips
+	for i := 1; i <= 9 && spec.ips == nil; i++ {
 		tmpl.IPAddresses = append(tmpl.IPAddresses, net.IPv4(127, 0, 0, byte(i)))
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
