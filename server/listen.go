@@ -139,15 +139,20 @@ func tlsListener(l net.Listener, info transport.TLSInfo, lg *zap.Logger) (net.Li
 
 // withRejectLog returns info with a HandshakeFailure that logs etcd's
 // "rejected connection" warning: the remote address, the server name the
-// client asked for, the certificate's common name and DNS names when it
-// sent one, and the reason.
+// client asked for, the certificate's IP addresses and DNS names (and,
+// beyond etcd, its common name) when it sent one, and the reason.
 func withRejectLog(info transport.TLSInfo, lg *zap.Logger) transport.TLSInfo {
 	info.HandshakeFailure = func(c *tls.Conn, err error) {
 		st := c.ConnectionState()
 		fields := []zap.Field{zap.String("remote-addr", c.RemoteAddr().String()), zap.String("server-name", st.ServerName)}
 		if len(st.PeerCertificates) > 0 {
 			cert := st.PeerCertificates[0]
-			fields = append(fields, zap.String("common-name", cert.Subject.CommonName), zap.Strings("dns-names", cert.DNSNames))
+			ips := make([]string, len(cert.IPAddresses))
+			for i, ip := range cert.IPAddresses {
+				ips[i] = ip.String()
+			}
+			fields = append(fields, zap.Strings("ip-addresses", ips), zap.Strings("dns-names", cert.DNSNames),
+				zap.String("common-name", cert.Subject.CommonName))
 		}
 		lg.Warn("rejected connection", append(fields, zap.Error(err))...)
 	}
