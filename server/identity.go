@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -52,7 +53,7 @@ func (id identity) peers(c *membership.Cluster) []raftnode.Peer {
 // been added (member add) with this member's peer URLs. A data dir made by
 // snapshot restore (snapshot.MarkerKey present) is new in this sense and
 // always bootstraps a new cluster, whatever --initial-cluster-state says.
-func resolveIdentity(ctx context.Context, db *pebble.DB, cfg *config.Config, lg *zap.Logger) (identity, error) {
+func resolveIdentity(ctx context.Context, db *pebble.DB, cfg *config.Config, lg *zap.Logger, peerTLS *tls.Config) (identity, error) {
 	v, c, err := db.Get(keyIdentity)
 	if err == nil {
 		defer c.Close()
@@ -76,7 +77,7 @@ func resolveIdentity(ctx context.Context, db *pebble.DB, cfg *config.Config, lg 
 			zap.Bool("compacted", restored.Compacted), zap.String("restored-at", restored.RestoredAt))
 	}
 	if !ok && cfg.InitialClusterState == config.ClusterStateExisting {
-		return joinIdentity(ctx, cfg, lg)
+		return joinIdentity(ctx, cfg, lg, peerTLS)
 	}
 	var id identity
 	var ids []uint64
@@ -99,11 +100,15 @@ func resolveIdentity(ctx context.Context, db *pebble.DB, cfg *config.Config, lg 
 
 // joinIdentity asks the other members of --initial-cluster for the member
 // list (GET <peer URL>/members) and finds this member by its advertised
-// peer URLs.
-func joinIdentity(ctx context.Context, cfg *config.Config, lg *zap.Logger) (identity, error) {
+// peer URLs. peerTLS (nil: plaintext) is the peer dialing TLS, so https
+// peers are asked as raft dials them.
+func joinIdentity(ctx context.Context, cfg *config.Config, lg *zap.Logger, peerTLS *tls.Config) (identity, error) {
 	mine := urlStrings(cfg.InitialAdvertisePeerURLs)
 	sort.Strings(mine)
 	hc := &http.Client{Timeout: 2 * time.Second}
+	if peerTLS != nil {
+		hc.Transport = &http.Transport{TLSClientConfig: peerTLS}
+	}
 	var lastErr error
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {

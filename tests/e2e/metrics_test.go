@@ -59,8 +59,9 @@ type promServer struct {
 
 // startPrometheus runs Debian's /usr/bin/prometheus scraping targets
 // (host:port) every second under job metricsJob, and waits until it is
-// ready.
-func startPrometheus(t *testing.T, targets []string) *promServer {
+// ready. scheme, when given, replaces the job's "scheme: http" line with
+// its lines (e.g. https and a tls_config), indented as job keys.
+func startPrometheus(t *testing.T, targets []string, scheme ...string) *promServer {
 	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
@@ -79,10 +80,9 @@ func startPrometheus(t *testing.T, targets []string) *promServer {
 scrape_configs:
   - job_name: %q
     metrics_path: /metrics
-    scheme: http
-    static_configs:
+%s    static_configs:
       - targets: [%s]
-`, metricsJob, strings.Join(quoted, ", "))
+`, metricsJob, schemeYAML(scheme), strings.Join(quoted, ", "))
 	confPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -145,6 +145,18 @@ scrape_configs:
 }
 
 var errPromExited = errors.New("process exited")
+
+// schemeYAML is startPrometheus' scheme block: "scheme: http" by default.
+func schemeYAML(lines []string) string {
+	if len(lines) == 0 {
+		lines = []string{"scheme: http"}
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString("    " + l + "\n")
+	}
+	return b.String()
+}
 
 // promSample is one element of an instant vector.
 type promSample struct {
