@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -199,6 +200,14 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		}
 	}()
 
+	// Lease requests a follower forwards to the leader's client URL present
+	// the member's client certificate, so --client-cert-auth admits them.
+	var forwardTLS *tls.Config
+	if mtls.client != nil {
+		if forwardTLS, err = mtls.selfClientConfig(); err != nil {
+			return err
+		}
+	}
 	svc := api.New(api.Config{
 		Metrics:             mm.api,
 		MemberID:            id.member,
@@ -218,6 +227,7 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		QuotaBackendBytes:   cfg.QuotaBytes(),
 		Alarms:              alarms,
 		PeerTLS:             peerTLS,
+		ForwardTLS:          forwardTLS,
 		DBSize:              func() (int64, int64) { return dbSize(db) },
 		DB:                  db,
 		Defragment: func(ctx context.Context) error {
