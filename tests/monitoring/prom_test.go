@@ -313,16 +313,25 @@ func (p *prom) labelValues(label, match string) ([]string, error) {
 // error after timeout, or at once when a Prometheus exited.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
+	if err := poll(timeout, cond); err != nil {
+		t.Fatalf("waiting %v for %s: %v", timeout, what, err)
+	}
+}
+
+// poll calls cond until it returns nil (poll returns nil), timeout passes
+// or cond returns an error wrapping errPromExited (poll returns cond's
+// last error).
+func poll(timeout time.Duration, cond func() error) error {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(250 * time.Millisecond) // pacing of a condition wait
 	defer tick.Stop()
 	for {
 		err := cond()
 		if err == nil {
-			return
+			return nil
 		}
 		if errors.Is(err, errPromExited) || time.Now().After(deadline) {
-			t.Fatalf("waiting %v for %s: %v", timeout, what, err)
+			return err
 		}
 		<-tick.C
 	}
