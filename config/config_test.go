@@ -343,7 +343,12 @@ func TestValidate(t *testing.T) {
 		{"tls min above max", func(c *Config) {
 			c.TLSMinVersion = "TLS1.3"
 			c.TLSMaxVersion = "TLS1.2"
-		}, "--tls-min-version (TLS1.3) is greater than --tls-max-version (TLS1.2)"},
+		}, "--tls-min-version: min version (TLS1.3) is greater than max version (TLS1.2)"},
+		{"tls 1.1", func(c *Config) { c.TLSMinVersion = "TLS1.1" }, `unexpected TLS version "TLS1.1" (must be one of: TLS1.2, TLS1.3)`},
+		{"unknown cipher", func(c *Config) { c.CipherSuites = []string{"TLS_BOGUS"} }, `--cipher-suites: unexpected TLS cipher suite "TLS_BOGUS"`},
+		{"known ciphers", func(c *Config) {
+			c.CipherSuites = []string{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"}
+		}, ""},
 		{"tls13 ciphers", func(c *Config) {
 			c.TLSMinVersion = "TLS1.3"
 			c.CipherSuites = []string{"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}
@@ -412,7 +417,7 @@ func TestDeferred(t *testing.T) {
 	c.FeatureGates[GateInitialCorruptCheck] = true
 	c.MaxWALs = 0
 	want := []string{
-		"client-crl-file", "peer-auto-tls", "auth-token", "discovery-srv", "listen-client-http-urls",
+		"auth-token", "discovery-srv",
 		"enable-distributed-tracing", "enable-log-rotation", "max-wals",
 		"feature-gates=InitialCorruptCheck",
 	}

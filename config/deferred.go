@@ -6,10 +6,6 @@ package config
 
 // Reasons shared by several rows.
 const (
-	// The server serves TLS from the cert/key pair, the trusted CA and
-	// client-cert-auth (client and peer); the rest of etcd's TLS options
-	// are not applied yet.
-	reasonTLS        = "this TLS option is not implemented yet: only the cert/key pair, trusted CA and client-cert-auth are applied"
 	reasonDiscovery  = "discovery bootstrap is not implemented yet: use --initial-cluster"
 	reasonBbolt      = "no effect: Concord keeps its data in Pebble, not in bbolt and WAL files"
 	reasonV2         = "the v2 API and v2 proxy are not served (etcd removed them in 3.6)"
@@ -26,25 +22,6 @@ type deferredRow struct {
 }
 
 var deferredTable = []deferredRow{
-	// Client TLS.
-	{"client-cert-file", reasonTLS, func(c *Config) bool { return c.ClientTLS.ClientCertFile != "" }},
-	{"client-key-file", reasonTLS, func(c *Config) bool { return c.ClientTLS.ClientKeyFile != "" }},
-	{"client-crl-file", reasonTLS, func(c *Config) bool { return c.ClientTLS.CRLFile != "" }},
-	{"client-transport-security.allowed-cn", reasonTLS, func(c *Config) bool { return len(c.ClientTLS.AllowedCN) > 0 }},
-	{"client-cert-allowed-hostname", reasonTLS, func(c *Config) bool { return len(c.ClientTLS.AllowedHostname) > 0 }},
-	{"auto-tls", reasonTLS, func(c *Config) bool { return c.ClientTLS.AutoTLS }},
-	// Peer TLS.
-	{"peer-client-cert-file", reasonTLS, func(c *Config) bool { return c.PeerTLS.ClientCertFile != "" }},
-	{"peer-client-key-file", reasonTLS, func(c *Config) bool { return c.PeerTLS.ClientKeyFile != "" }},
-	{"peer-crl-file", reasonTLS, func(c *Config) bool { return c.PeerTLS.CRLFile != "" }},
-	{"peer-cert-allowed-cn", reasonTLS, func(c *Config) bool { return len(c.PeerTLS.AllowedCN) > 0 }},
-	{"peer-cert-allowed-hostname", reasonTLS, func(c *Config) bool { return len(c.PeerTLS.AllowedHostname) > 0 }},
-	{"peer-auto-tls", reasonTLS, func(c *Config) bool { return c.PeerTLS.AutoTLS }},
-	{"peer-skip-client-san-verification", reasonTLS, func(c *Config) bool { return c.PeerTLS.SkipClientSANVerify }},
-	{"cipher-suites", reasonTLS, func(c *Config) bool { return len(c.CipherSuites) > 0 }},
-	{"tls-min-version", reasonTLS, func(c *Config) bool { return c.TLSMinVersion != "TLS1.2" }},
-	{"tls-max-version", reasonTLS, func(c *Config) bool { return c.TLSMaxVersion != "" }},
-
 	// Auth.
 	{"auth-token", "JWT tokens are not implemented yet: simple tokens are issued", func(c *Config) bool {
 		return len(c.AuthToken) >= 3 && c.AuthToken[:3] == "jwt"
@@ -63,8 +40,6 @@ var deferredTable = []deferredRow{
 		func(c *Config) bool { return c.AutoCompactionPeriod() > 0 || c.AutoCompactionRevisions() > 0 }},
 
 	// Listeners and HTTP.
-	{"listen-client-http-urls", "HTTP-only client listeners are not implemented yet: HTTP is served on --listen-client-urls",
-		func(c *Config) bool { return len(c.ListenClientHTTPURLs) > 0 }},
 	{"cors", "CORS origin checks are not implemented yet: every origin is allowed",
 		func(c *Config) bool { return !(len(c.CORS) == 1 && c.CORS[0] == "*") && len(c.CORS) > 0 }},
 	{"host-whitelist", "Host header checks are not implemented yet: every host is allowed",

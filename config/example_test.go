@@ -27,8 +27,8 @@ func ExampleConfig_Validate() {
 // server to warn about.
 func ExampleConfig_Deferred() {
 	c := config.DefaultConfig()
-	c.ClientTLS.AutoTLS = true
+	c.ForceNewCluster = true
 	fmt.Println(c.Deferred())
 	// Output:
-	// [auto-tls]
+	// [force-new-cluster]
 }

@@ -1,10 +1,13 @@
 package config
 
 import (
+	"crypto/tls"
 	"net"
 	"net/url"
 	"slices"
 	"strings"
+
+	"go.etcd.io/etcd/client/pkg/v3/tlsutil"
 )
 
 // Validate reports the first invalid setting, naming its flag; it changes
@@ -287,22 +290,26 @@ func (c *Config) validateLogging() error {
 	return nil
 }
 
-var tlsVersions = map[string]int{"": 0, "TLS1.0": 1, "TLS1.1": 2, "TLS1.2": 3, "TLS1.3": 4}
-
 func (c *Config) validateSecurity() error {
-	minV, ok := tlsVersions[c.TLSMinVersion]
-	if !ok {
-		return invalidf("--tls-min-version: unknown TLS version %q", c.TLSMinVersion)
+	// etcd's checks and texts (embed.Config.Validate and tlsutil): TLS1.2
+	// or TLS1.3, min not above max, no cipher suites for TLS1.3 only, and
+	// cipher suites by Go's (and etcd's) names.
+	minV, err := tlsutil.GetTLSVersion(c.TLSMinVersion)
+	if err != nil {
+		return invalidf("--tls-min-version: %v", err)
 	}
-	maxV, ok := tlsVersions[c.TLSMaxVersion]
-	if !ok {
-		return invalidf("--tls-max-version: unknown TLS version %q", c.TLSMaxVersion)
+	maxV, err := tlsutil.GetTLSVersion(c.TLSMaxVersion)
+	if err != nil {
+		return invalidf("--tls-max-version: %v", err)
 	}
 	if maxV != 0 && minV > maxV {
-		return invalidf("--tls-min-version (%s) is greater than --tls-max-version (%s)", c.TLSMinVersion, c.TLSMaxVersion)
+		return invalidf("--tls-min-version: min version (%s) is greater than max version (%s)", c.TLSMinVersion, c.TLSMaxVersion)
 	}
-	if c.TLSMinVersion == "TLS1.3" && len(c.CipherSuites) > 0 {
-		return invalidf("--cipher-suites cannot be configured when only TLS1.3 is enabled")
+	if minV == tls.VersionTLS13 && len(c.CipherSuites) > 0 {
+		return invalidf("--cipher-suites: cipher suites cannot be configured when only TLS1.3 is enabled")
+	}
+	if _, err := tlsutil.GetCipherSuites(c.CipherSuites); err != nil {
+		return invalidf("--cipher-suites: %v", err)
 	}
 	kind, _, _ := strings.Cut(c.AuthToken, ",")
 	if kind != "simple" && kind != "jwt" {

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"math"
@@ -20,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/soheilhy/cmux"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/membershippb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -61,8 +58,17 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	if dataDir == "" {
 		dataDir = config.DefaultDataDir(cfg.Name)
 	}
+	// TLS files are checked before the data directory is created: a bad
+	// certificate, CRL or cipher writes nothing.
+	mtls, err := newMemberTLS(cfg, lg)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("server: create data dir: %w", err)
+	}
+	if err := mtls.autoTLS(cfg, dataDir, lg); err != nil {
+		return err
 	}
 	db, err := storage.Open(filepath.Join(dataDir, "db"), storage.Options{WALDir: cfg.WALDir})
 	if err != nil {
@@ -130,7 +136,7 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		return err
 	}
 
-	peerTLS, peerServerTLS, err := peerTLSConfigs(cfg)
+	peerTLS, err := mtls.peerDialConfig()
 	if err != nil {
 		return err
 	}
@@ -212,7 +218,7 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	gs := newGRPCServer(cfg, svc, mm.api)
 	// The Lock and Election services run on a client of this member's own
 	// client listener, as etcd's do.
-	self, err := selfClient(cfg)
+	self, err := selfClient(cfg, mtls)
 	if err != nil {
 		return err
 	}
@@ -239,68 +245,33 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		httpMux.Handle("/v3beta/", gwh)
 	}
 
-	clientTLS, err := clientTLSConfig(cfg)
-	if err != nil {
-		return err
-	}
 	// Client listeners are bound now (a taken port fails the start) and
 	// served once this member has published itself, as etcd does.
-	var closers []func()
-	var serveClients []func()
-	for _, u := range cfg.ListenClientURLs {
-		l, err := listen(u, clientTLS)
-		if err != nil {
-			return err
-		}
-		m := cmux.New(l)
-		httpL := m.Match(cmux.HTTP1Fast())
-		grpcL := m.Match(cmux.Any())
-		hs := &http.Server{Handler: httpMux, ReadHeaderTimeout: 10 * time.Second}
-		serveClients = append(serveClients, func() {
-			go func() { _ = gs.Serve(grpcL) }()
-			go func() { _ = hs.Serve(httpL) }()
-			go func() { _ = m.Serve() }()
-			lg.Info("serving client traffic", zap.String("address", u.String()))
-		})
-		closers = append(closers, func() { _ = hs.Close(); _ = l.Close() })
+	clientEPs, closers, err := bindClients(lg, cfg, mtls, gs, httpMux)
+	if err != nil {
+		return err
 	}
 	peerMux := http.NewServeMux()
 	peerMux.Handle("/raft", node.Handler())
 	peerMux.Handle("/raft/", node.Handler())
 	peerMux.Handle("/version", svc.HTTPHandler(config.Version))
 	peerMux.Handle("/members", membersHandler(cluster))
-	for _, u := range cfg.ListenPeerURLs {
-		l, err := listen(u, peerServerTLS)
-		if err != nil {
-			return err
+	stopPeers, err := servePeers(lg, cfg, mtls, peerMux)
+	closers = append(closers, stopPeers...)
+	if err != nil {
+		for _, c := range closers {
+			c()
 		}
-		hs := &http.Server{Handler: peerMux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = hs.Serve(l) }()
-		closers = append(closers, func() { _ = hs.Close() })
-		lg.Info("serving peer traffic", zap.String("address", u.String()))
-	}
-	for _, u := range cfg.ListenMetricsURLs {
-		var mtls *tls.Config
-		if u.Scheme == "https" {
-			mtls = clientTLS
-		}
-		l, err := listen(u, mtls)
-		if err != nil {
-			return err
-		}
-		hs := &http.Server{Handler: httpMux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = hs.Serve(l) }()
-		closers = append(closers, func() { _ = hs.Close() })
-		lg.Info("serving metrics", zap.String("address", u.String()))
+		return err
 	}
 
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if publish(ctx, lg, svc, node, id.member, cfg) {
-			for _, serve := range serveClients {
-				serve()
-			}
+		if publish(ctx, lg, svc, node, id, cfg) {
+			serveClients(lg, clientEPs)
+			// systemd Type=notify: ready once clients are served.
+			notifySystemd(lg)
 		}
 	}()
 	go func() {
@@ -308,7 +279,6 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		runLeases(ctx, lg, node, svc, lessor)
 	}()
 	defer svc.CloseForwarding()
-	notifySystemd(lg)
 
 	<-ctx.Done()
 	lg.Info("stopping concord member")
@@ -338,6 +308,9 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 
 func newGRPCServer(cfg *config.Config, svc *api.Server, m *api.Metrics) *grpc.Server {
 	opts := []grpc.ServerOption{
+		// Client listeners do the TLS handshake; the credentials hand
+		// the peer's certificate to gRPC.
+		grpc.Creds(tlsConnCreds{}),
 		grpc.MaxRecvMsgSize(int(cfg.MaxRequestBytes) + grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
@@ -402,9 +375,9 @@ func peersOf(c *membership.Cluster) []raftnode.Peer {
 // publish proposes this member's name and client URLs once a leader is
 // known, retrying until it is applied, as etcd's publishV3 does, so
 // `member list` shows them; it reports whether it did before ctx ended.
-func publish(ctx context.Context, lg *zap.Logger, svc *api.Server, node *raftnode.Node, member uint64, cfg *config.Config) bool {
+func publish(ctx context.Context, lg *zap.Logger, svc *api.Server, node *raftnode.Node, id identity, cfg *config.Config) bool {
 	req := &pb.InternalRaftRequest{ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{
-		Member_ID:        member,
+		Member_ID:        id.member,
 		MemberAttributes: &membershippb.Attributes{Name: cfg.Name, ClientUrls: urlStrings(cfg.AdvertiseClientURLs)},
 	}}
 	for ctx.Err() == nil {
@@ -419,7 +392,12 @@ func publish(ctx context.Context, lg *zap.Logger, svc *api.Server, node *raftnod
 		}
 		err := svc.ProposeInternal(ctx, req)
 		if err == nil {
-			lg.Info("published local member to cluster through raft", zap.Strings("client-urls", req.ClusterMemberAttrSet.MemberAttributes.ClientUrls))
+			// etcd's line and fields (local-member-id is on lg).
+			attrs := req.ClusterMemberAttrSet.MemberAttributes
+			lg.Info("published local member to cluster through raft",
+				zap.String("local-member-attributes", fmt.Sprintf("{Name:%s ClientURLs:%v}", attrs.Name, attrs.ClientUrls)),
+				zap.String("cluster-id", fmt.Sprintf("%x", id.cluster)),
+				zap.Duration("publish-timeout", publishTimeout(cfg)))
 			return true
 		}
 		lg.Debug("publish failed, retrying", zap.Error(err))
@@ -446,76 +424,6 @@ func dbSize(db *pebble.DB) (int64, int64) {
 	total := m.Total()
 	size := int64(m.DiskSpaceUsage())
 	return size, min(size, total.TablesSize+int64(m.WAL.Size))
-}
-
-func listen(u url.URL, tlsCfg *tls.Config) (net.Listener, error) {
-	var l net.Listener
-	var err error
-	switch u.Scheme {
-	case "unix", "unixs":
-		l, err = net.Listen("unix", u.Host+u.Path)
-	default:
-		l, err = net.Listen("tcp", u.Host)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("server: listen on %s: %w", u.String(), err)
-	}
-	if u.Scheme == "https" || u.Scheme == "unixs" {
-		if tlsCfg == nil {
-			l.Close()
-			return nil, fmt.Errorf("server: %s needs a certificate (--cert-file/--key-file or --peer-cert-file/--peer-key-file)", u.String())
-		}
-		l = tls.NewListener(l, tlsCfg)
-	}
-	return l, nil
-}
-
-func loadTLS(t config.TLSInfo) (*tls.Config, error) {
-	if t.CertFile == "" || t.KeyFile == "" {
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("server: load certificate: %w", err)
-	}
-	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if t.TrustedCAFile != "" {
-		pem, err := os.ReadFile(t.TrustedCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("server: read trusted CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("server: no certificates in %s", t.TrustedCAFile)
-		}
-		c.ClientCAs = pool
-		c.RootCAs = pool
-	}
-	if t.ClientCertAuth {
-		c.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return c, nil
-}
-
-// clientTLSConfig is the client listener's TLS: gRPC clients require ALPN
-// "h2"; HTTP/1.1 serves curl, /health and the metrics.
-func clientTLSConfig(cfg *config.Config) (*tls.Config, error) {
-	t, err := loadTLS(cfg.ClientTLS)
-	if t != nil {
-		t.NextProtos = []string{"h2", "http/1.1"}
-	}
-	return t, err
-}
-
-// peerTLSConfigs returns the dialing and serving TLS configs for peers.
-func peerTLSConfigs(cfg *config.Config) (dial, serve *tls.Config, err error) {
-	serve, err = loadTLS(cfg.PeerTLS)
-	if err != nil || serve == nil {
-		return nil, nil, err
-	}
-	dial = serve.Clone()
-	dial.ClientAuth = tls.NoClientCert
-	return dial, serve, nil
 }
 
 // notifySystemd tells systemd (Type=notify units) the member is ready.
@@ -583,9 +491,9 @@ func mapRaftErr(err error) error {
 }
 
 // selfClient is a client of this member's first client URL, for the
-// services built on the client (Lock, Election). Over TLS it presents the
-// server's own certificate.
-func selfClient(cfg *config.Config) (*clientv3.Client, error) {
+// services built on the client (Lock, Election, the gateway). Over TLS
+// it uses mtls.selfClientConfig.
+func selfClient(cfg *config.Config, mtls *memberTLS) (*clientv3.Client, error) {
 	if len(cfg.ListenClientURLs) == 0 {
 		return nil, errors.New("server: no --listen-client-urls")
 	}
@@ -595,17 +503,11 @@ func selfClient(cfg *config.Config) (*clientv3.Client, error) {
 		host = net.JoinHostPort("127.0.0.1", p)
 	}
 	cc := clientv3.Config{Endpoints: []string{host}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
-	if u.Scheme == "https" || u.Scheme == "unixs" {
-		t, err := loadTLS(cfg.ClientTLS)
+	if isSecure(u) {
+		t, err := mtls.selfClientConfig()
 		if err != nil {
 			return nil, err
 		}
-		if t == nil {
-			return nil, fmt.Errorf("server: %s needs a certificate", u.String())
-		}
-		t = t.Clone()
-		t.ClientAuth = tls.NoClientCert
-		t.InsecureSkipVerify = t.RootCAs == nil
 		cc.TLS = t
 	}
 	if u.Scheme == "unix" || u.Scheme == "unixs" {

@@ -139,12 +139,16 @@ func printUsage(w io.Writer, fs *pflag.FlagSet) {
 	fmt.Fprintf(w, "Usage:\n\n  concord [flags]\n\nStart a Concord member (flags, ETCD_* environment variables and config files as etcd's).\n\nFlags:\n%s", fs.FlagUsages())
 }
 
+// printVersion prints etcd's --version lines ("etcd Version: <the etcd
+// API version>", Git SHA, Go version, OS/arch, in etcd's order, so scripts
+// and operators reading etcd's output keep working), then Concord's own
+// version.
 func printVersion(w io.Writer) {
-	fmt.Fprintf(w, "concord Version: %s\n", config.Version)
-	fmt.Fprintf(w, "etcd API Version: %s\n", config.APIVersion)
+	fmt.Fprintf(w, "etcd Version: %s\n", config.APIVersion)
 	fmt.Fprintf(w, "Git SHA: %s\n", config.GitSHA)
 	fmt.Fprintf(w, "Go Version: %s\n", runtime.Version())
 	fmt.Fprintf(w, "Go OS/Arch: %s/%s\n", runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(w, "Concord Version: %s\n", config.Version)
 }
 
 // envName is the variable that sets flag name: ETCD_<NAME_IN_UPPER_SNAKE>.

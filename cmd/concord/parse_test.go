@@ -596,8 +596,10 @@ func TestVersionAndHelp(t *testing.T) {
 	if cfg != nil || code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
-	want := "concord Version: 0.1.0\netcd API Version: 3.6.0\nGit SHA: " + config.GitSHA + "\nGo Version: " + runtime.Version() +
-		"\nGo OS/Arch: " + runtime.GOOS + "/" + runtime.GOARCH + "\n"
+	// etcd's four lines first (scripts parse "etcd Version: "), then
+	// Concord's own version.
+	want := "etcd Version: 3.6.0\nGit SHA: " + config.GitSHA + "\nGo Version: " + runtime.Version() +
+		"\nGo OS/Arch: " + runtime.GOOS + "/" + runtime.GOARCH + "\nConcord Version: " + config.Version + "\n"
 	if stdout != want {
 		t.Errorf("--version printed %q, want %q", stdout, want)
 	}

@@ -2,25 +2,45 @@ package e2e
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/concord-kv/concord/tests/concordtest"
 )
 
 // pki is concordtest.PKI under the names this package's tests use.
 type pki struct {
+	*concordtest.PKI
 	ca, serverCert, serverKey, clientCert, clientKey string
 	clientTLS                                        *tls.Config
+	pool                                             *x509.CertPool // holds ca
 }
 
 func newPKI(t *testing.T) *pki {
 	t.Helper()
 	p := concordtest.NewPKI(t)
-	return &pki{ca: p.CA, serverCert: p.ServerCert, serverKey: p.ServerKey,
-		clientCert: p.ClientCert, clientKey: p.ClientKey, clientTLS: p.ClientTLS}
+	return &pki{PKI: p, ca: p.CA, serverCert: p.ServerCert, serverKey: p.ServerKey,
+		clientCert: p.ClientCert, clientKey: p.ClientKey, clientTLS: p.ClientTLS, pool: p.Pool()}
 }
+
+// issue is concordtest.PKI.Issue.
+func (p *pki) issue(name, cn string) (certFile, keyFile string, pair tls.Certificate) {
+	return p.Issue(name, cn)
+}
+
+// issueWith is concordtest.PKI.IssueWith.
+func (p *pki) issueWith(name, cn string, notAfter time.Time) (certFile, keyFile string, pair tls.Certificate) {
+	return p.IssueWith(name, cn, notAfter)
+}
+
+// crl is concordtest.PKI.CRL.
+func (p *pki) crl(name string, files ...string) string { return p.CRL(name, files...) }
+
+// tlsConfig is concordtest.PKI.TLSConfig.
+func (p *pki) tlsConfig(pair tls.Certificate) *tls.Config { return p.TLSConfig(pair) }
 
 // TestTLSCluster starts 3 members with the TLS flag set of the seeds'
 // systemd units (client and peer TLS, client certificates required) and

@@ -1,0 +1,438 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/concord-kv/concord/tests/concordtest"
+)
+
+// curlResult is what curl fetched: the status, the HTTP version it spoke
+// ("1.1" or "2") and the body.
+type curlResult struct {
+	code    string
+	version string
+	body    string
+}
+
+// curl runs /usr/bin/curl with args and the URL u.
+func curl(t *testing.T, u string, args ...string) (curlResult, error) {
+	t.Helper()
+	path, err := exec.LookPath("curl")
+	if err != nil {
+		t.Fatalf("curl not found (apt-get install curl): %v", err)
+	}
+	body := filepath.Join(t.TempDir(), "body")
+	cmd := exec.Command(path, append(args, "-sS", "--max-time", "10", "-o", body, "-w", "%{http_code} %{http_version}", u)...)
+	out, err := cmd.Output()
+	b, _ := os.ReadFile(body)
+	code, version, _ := strings.Cut(string(out), " ")
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = errors.New(strings.TrimSpace(string(ee.Stderr)))
+		}
+	}
+	return curlResult{code: code, version: version, body: string(b)}, err
+}
+
+// checkHTTPEndpoints fetches /metrics, /health and /version from base
+// with curl (args select TLS files and the HTTP version) and checks they
+// answer 200 over HTTP version want with etcd's content.
+func checkHTTPEndpoints(t *testing.T, base, want string, args ...string) {
+	t.Helper()
+	for _, c := range []struct{ path, body string }{
+		{"/metrics", "etcd_server_has_leader 1"},
+		{"/health", `"health":"true"`},
+		{"/version", `"etcdserver":"3.6.0"`},
+	} {
+		r, err := curl(t, base+c.path, args...)
+		if err != nil || r.code != "200" || r.version != want || !strings.Contains(r.body, c.body) {
+			t.Errorf("curl %v %s: err %v, status %s, HTTP/%s (want HTTP/%s 200 with %q), body %.200q", args, c.path, err, r.code, r.version, want, c.body, r.body)
+		}
+	}
+}
+
+// putGet writes and reads a key through cl.
+func putGet(t *testing.T, cl *clientv3.Client, key string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cl.Put(ctx, key, "v"); err != nil {
+		t.Fatalf("put %s: %v", key, err)
+	}
+	resp, err := cl.Get(ctx, key)
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "v" {
+		t.Fatalf("get %s: %v %v", key, resp, err)
+	}
+}
+
+// TestClientPortTLS: on one https client URL with client certificates
+// required, Prometheus-style scrapes (curl over HTTP/2 by ALPN and over
+// HTTP/1.1), the JSON gateway, the Go client and Debian's etcdctl 3.4 are
+// all served; a too-large request still gets etcd's error.
+func TestClientPortTLS(t *testing.T) {
+	p := newPKI(t)
+	metrics := "https://" + concordtest.FreeAddr(t, "127.0.0.1")
+	c := newClusterScheme(t, 1, "https", p.clientTLS,
+		"--cert-file="+p.serverCert, "--key-file="+p.serverKey, "--trusted-ca-file="+p.ca, "--client-cert-auth",
+		"--peer-cert-file="+p.serverCert, "--peer-key-file="+p.serverKey, "--peer-trusted-ca-file="+p.ca,
+		"--enable-grpc-gateway", "--listen-metrics-urls="+metrics)
+	m := c.Members[0]
+	tlsArgs := []string{"--cacert", p.ca, "--cert", p.clientCert, "--key", p.clientKey}
+	checkHTTPEndpoints(t, m.ClientURL, "2", tlsArgs...)
+	checkHTTPEndpoints(t, m.ClientURL, "1.1", append(tlsArgs, "--http1.1")...)
+	checkHTTPEndpoints(t, metrics, "2", tlsArgs...)
+
+	putGet(t, c.Client(t), "/tls/go")
+	for _, args := range [][]string{{"put", "/tls/ctl", "x"}, {"get", "/tls/ctl", "--print-value-only"}} {
+		if out, err := etcdctl(t, c.Endpoints(), "", append([]string{"--cacert=" + p.ca, "--cert=" + p.clientCert, "--key=" + p.clientKey}, args...)...); err != nil {
+			t.Fatalf("etcdctl %v: %v\n%s", args, err, out)
+		}
+	}
+	// The gateway over HTTP/2 and HTTP/1.1.
+	for _, v := range [][]string{nil, {"--http1.1"}} {
+		r, err := curl(t, m.ClientURL+"/v3/kv/range", append(append(tlsArgs, v...), "-X", "POST", "-d", `{"key":"L3Rscy9nbw=="}`)...)
+		if err != nil || r.code != "200" || !strings.Contains(r.body, `"value":"dg=="`) {
+			t.Errorf("gateway range %v: %v %+v", v, err, r)
+		}
+	}
+	// gRPC's receive limit sits above --max-request-bytes, so the server's
+	// own check answers.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Client(t).Put(ctx, "/tls/big", strings.Repeat("x", 1600*1024)); err == nil || !strings.Contains(err.Error(), "etcdserver: request is too large") {
+		t.Errorf("1.6 MiB put: %v, want etcdserver: request is too large", err)
+	}
+	// Lock runs on the member's own client, which must pass
+	// --client-cert-auth.
+	if out, err := etcdctl(t, c.Endpoints(), "", "--cacert="+p.ca, "--cert="+p.clientCert, "--key="+p.clientKey, "lock", "/tls/lock", "echo", "held"); err != nil || !strings.Contains(out, "held") {
+		t.Errorf("etcdctl lock: %v\n%s", err, out)
+	}
+}
+
+// TestClientPortPlain: on a plaintext client URL, HTTP/1.1 and
+// prior-knowledge HTTP/2 scrapes are served beside gRPC.
+func TestClientPortPlain(t *testing.T) {
+	c := newCluster(t, 1)
+	m := c.Members[0]
+	checkHTTPEndpoints(t, m.ClientURL, "1.1", "--http1.1")
+	checkHTTPEndpoints(t, m.ClientURL, "2", "--http2-prior-knowledge")
+	putGet(t, c.Client(t), "/plain/go")
+	if out, err := etcdctl(t, c.Endpoints(), "", "put", "/plain/ctl", "x"); err != nil {
+		t.Fatalf("etcdctl put: %v\n%s", err, out)
+	}
+}
+
+// TestListenClientHTTPURLs: with --listen-client-http-urls, that URL
+// serves HTTP and refuses gRPC, and the client URL serves gRPC only, as
+// etcd 3.5+.
+func TestListenClientHTTPURLs(t *testing.T) {
+	httpURL := "http://" + concordtest.FreeAddr(t, "127.0.0.1")
+	c := newCluster(t, 1, "--listen-client-http-urls="+httpURL)
+	m := c.Members[0]
+	checkHTTPEndpoints(t, httpURL, "1.1", "--http1.1")
+	checkHTTPEndpoints(t, httpURL, "2", "--http2-prior-knowledge")
+	putGet(t, c.Client(t), "/split/go")
+
+	cl, err := clientv3.New(clientv3.Config{Endpoints: []string{httpURL}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := cl.Put(ctx, "/split/http", "v"); err == nil {
+		t.Errorf("gRPC put on the HTTP-only URL succeeded")
+	}
+	if r, err := curl(t, m.ClientURL+"/metrics", "--http1.1"); err == nil && r.code == "200" {
+		t.Errorf("HTTP /metrics on the gRPC-only client URL answered 200")
+	}
+	if !strings.Contains(m.LogTail(200), `"traffic":"http"`) || !strings.Contains(m.LogTail(200), `"traffic":"grpc"`) {
+		t.Errorf("no grpc/http traffic lines in the log:\n%s", m.LogTail(40))
+	}
+}
+
+// TestAutoTLSCluster: three members with --auto-tls and --peer-auto-tls
+// form a cluster over self-signed certificates written under the data
+// directory, and etcdctl (verification skipped) reads and writes; the
+// member's own client (Lock) works too.
+func TestAutoTLSCluster(t *testing.T) {
+	o := clusterOptions("e2e-auto-tls", "--auto-tls", "--peer-auto-tls")
+	o.Scheme, o.ClientTLS = "https", &tls.Config{InsecureSkipVerify: true}
+	c := concordtest.StartOptions(t, 3, o)
+	for _, m := range c.Members {
+		for _, kind := range []string{"client", "peer"} {
+			for _, f := range []string{"cert.pem", "key.pem"} {
+				if _, err := os.Stat(filepath.Join(m.DataDir, "fixtures", kind, f)); err != nil {
+					t.Errorf("%s: %v", m.Name, err)
+				}
+			}
+		}
+	}
+	tlsArgs := []string{"--insecure-transport=false", "--insecure-skip-tls-verify"}
+	for _, args := range [][]string{{"put", "/auto/k", "v"}, {"get", "/auto/k", "--print-value-only"}, {"lock", "/auto/lock", "echo", "held"}} {
+		out, err := etcdctl(t, c.Endpoints(), "", append(tlsArgs, args...)...)
+		if err != nil {
+			t.Fatalf("etcdctl %v: %v\n%s", args, err, out)
+		}
+		if args[0] == "get" && out != "v\n" {
+			t.Fatalf("get: %q", out)
+		}
+	}
+	checkHTTPEndpoints(t, c.Members[0].ClientURL, "2", "-k")
+}
+
+// tlsGet fetches /health from u with cfg; it returns the error of the
+// handshake or request.
+func tlsGet(u string, cfg *tls.Config) error {
+	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+	resp, err := cl.Get(u + "/health")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != 200 {
+		return errors.New(resp.Status)
+	}
+	return nil
+}
+
+// TestTLSRefusals: a revoked (CRL), expired or foreign-CA client
+// certificate, and a TLS 1.3-only client against --tls-max-version=TLS1.2,
+// are refused at the handshake and logged with the remote address; a
+// good client is served.
+func TestTLSRefusals(t *testing.T) {
+	p := newPKI(t)
+	revokedCert, _, revoked := p.issue("revoked", "revoked")
+	_, _, expired := p.issueWith("expired", "root", time.Now().Add(-time.Hour))
+	crl := p.crl("revoked.crl", revokedCert)
+	other := newPKI(t)
+	c := newClusterScheme(t, 1, "https", p.clientTLS,
+		"--cert-file="+p.serverCert, "--key-file="+p.serverKey, "--trusted-ca-file="+p.ca, "--client-cert-auth",
+		"--peer-cert-file="+p.serverCert, "--peer-key-file="+p.serverKey,
+		"--client-crl-file="+crl, "--tls-max-version=TLS1.2", "--cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256")
+	m := c.Members[0]
+	if err := tlsGet(m.ClientURL, p.clientTLS); err != nil {
+		t.Fatalf("good client: %v", err)
+	}
+	for name, cfg := range map[string]*tls.Config{
+		"revoked":     p.tlsConfig(revoked),
+		"expired":     p.tlsConfig(expired),
+		"foreign CA":  {Certificates: other.clientTLS.Certificates, RootCAs: p.pool},
+		"no cert":     {RootCAs: p.pool},
+		"TLS1.3 only": {Certificates: p.clientTLS.Certificates, RootCAs: p.pool, MinVersion: tls.VersionTLS13},
+		"other cipher": {Certificates: p.clientTLS.Certificates, RootCAs: p.pool, MaxVersion: tls.VersionTLS12,
+			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}},
+	} {
+		if err := tlsGet(m.ClientURL, cfg); err == nil {
+			t.Errorf("%s client was served", name)
+		}
+	}
+	// The server logs each refusal with the client's address.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rejected := func(log string) int {
+		n := 0
+		for _, line := range strings.Split(log, "\n") {
+			var e map[string]any
+			if json.Unmarshal([]byte(line), &e) == nil && e["msg"] == "rejected connection" {
+				if a, _ := e["remote-addr"].(string); strings.HasPrefix(a, "127.0.0.1:") {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	for ctx.Err() == nil && rejected(m.LogTail(500)) < 6 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	log := m.LogTail(500)
+	if n := rejected(log); n < 6 {
+		t.Errorf("%d rejected connection lines, want 6:\n%s", n, log)
+	}
+	if !strings.Contains(log, "revoked") {
+		t.Errorf("no revocation in the log:\n%s", log)
+	}
+}
+
+// TestPeerAllowedCN: with --peer-cert-allowed-cn the members (whose peer
+// certificate has that CN) form a cluster, and a peer connection with
+// another CN is refused at the handshake.
+func TestPeerAllowedCN(t *testing.T) {
+	p := newPKI(t)
+	_, _, wrong := p.issue("intruder", "intruder")
+	serverPair, err := tls.LoadX509KeyPair(p.serverCert, p.serverKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClusterScheme(t, 3, "https", p.clientTLS,
+		"--cert-file="+p.serverCert, "--key-file="+p.serverKey, "--trusted-ca-file="+p.ca, "--client-cert-auth",
+		"--peer-cert-file="+p.serverCert, "--peer-key-file="+p.serverKey, "--peer-trusted-ca-file="+p.ca, "--peer-client-cert-auth",
+		"--peer-cert-allowed-cn=etcd-server")
+	putGet(t, c.Client(t), "/peer/cn")
+	peer := c.Members[0].PeerURL
+	if err := versionGet(peer, p.tlsConfig(serverPair)); err != nil {
+		t.Errorf("peer with the allowed CN: %v", err)
+	}
+	if err := versionGet(peer, p.tlsConfig(wrong)); err == nil {
+		t.Errorf("peer with CN intruder was served")
+	}
+}
+
+func versionGet(u string, cfg *tls.Config) error {
+	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+	resp, err := cl.Get(u + "/version")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return errors.New(resp.Status)
+	}
+	return nil
+}
+
+// TestBadTLSConfig: an unknown cipher suite, a missing or unparsable CRL
+// file, an unreadable certificate and a minimum above the maximum TLS
+// version stop the start with a clear message and a non-zero status,
+// before the data directory exists.
+func TestBadTLSConfig(t *testing.T) {
+	p := newPKI(t)
+	notCRL := filepath.Join(t.TempDir(), "not.crl")
+	if err := os.WriteFile(notCRL, []byte("not a CRL"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certs := []string{"--cert-file=" + p.serverCert, "--key-file=" + p.serverKey}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown cipher", append(certs, "--cipher-suites=TLS_BOGUS_SUITE"), `unexpected TLS cipher suite "TLS_BOGUS_SUITE"`},
+		{"missing CRL", append(certs, "--client-crl-file=/nonexistent/crl"), "/nonexistent/crl"},
+		{"bad CRL", append(certs, "--peer-cert-file="+p.serverCert, "--peer-key-file="+p.serverKey, "--peer-crl-file="+notCRL), "CRL file"},
+		{"missing cert", []string{"--cert-file=/nonexistent/cert.pem", "--key-file=" + p.serverKey}, "/nonexistent/cert.pem"},
+		{"min above max", append(certs, "--tls-min-version=TLS1.3", "--tls-max-version=TLS1.2"), "min version (TLS1.3) is greater than max version (TLS1.2)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "member.concord")
+			addr := concordtest.FreeAddr(t, "127.0.0.1")
+			args := append([]string{"--name=m1", "--data-dir=" + dir,
+				"--listen-client-urls=https://" + addr, "--advertise-client-urls=https://" + addr,
+				"--listen-peer-urls=http://" + concordtest.FreeAddr(t, "127.0.0.1")}, tc.args...)
+			cmd := exec.Command(concordtest.Binary(t), args...)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+				t.Fatalf("exit: %v, want a non-zero status\n%s", err, out)
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Errorf("output lacks %q:\n%s", tc.want, out)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("data dir written: %v", err)
+			}
+		})
+	}
+}
+
+// TestLifecycle: etcd's start-up log lines, --version's lines and the
+// systemd READY=1 notification once the member serves clients.
+func TestLifecycle(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	metrics := "http://" + concordtest.FreeAddr(t, "127.0.0.1")
+	c := newCluster(t, 1, "--listen-metrics-urls="+metrics)
+	m := c.Members[0]
+
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, 256)
+	n, err := conn.Read(buf)
+	if err != nil || string(buf[:n]) != "READY=1" {
+		t.Fatalf("notify socket: %q, %v", buf[:n], err)
+	}
+	log := m.LogTail(500)
+	for _, want := range []struct {
+		msg    string
+		fields map[string]string // "" matches any value
+	}{
+		{"serving peer traffic", map[string]string{"address": m.PeerURL}},
+		{"serving metrics", map[string]string{"address": metrics}},
+		{"published local member to cluster through raft", map[string]string{
+			"local-member-id": "", "cluster-id": "", "publish-timeout": "",
+			"local-member-attributes": "{Name:m1 ClientURLs:[" + m.ClientURL + "]}",
+		}},
+		{"ready to serve client requests", nil},
+		{"serving client traffic insecurely; this is strongly discouraged!", map[string]string{"traffic": "grpc+http", "address": m.ClientURL}},
+	} {
+		e := logEntry(log, want.msg)
+		if e == nil {
+			t.Errorf("no log line %q", want.msg)
+			continue
+		}
+		for k, v := range want.fields {
+			got, ok := e[k].(string)
+			if !ok || (v != "" && got != v) {
+				t.Errorf("%q: %s = %v, want %q", want.msg, k, e[k], v)
+			}
+		}
+	}
+	// READY=1 comes after the member is served.
+	if i, j := strings.Index(log, "published local member"), strings.Index(log, "ready to serve client requests"); i < 0 || j < i {
+		t.Errorf("ready line before publish:\n%s", log)
+	}
+	if t.Failed() {
+		t.Logf("log:\n%s", log)
+	}
+
+	out, err := exec.Command(concordtest.Binary(t), "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	prefixes := []string{"etcd Version: 3.6.0", "Git SHA: ", "Go Version: go", "Go OS/Arch: ", "Concord Version: "}
+	if len(lines) != len(prefixes) {
+		t.Fatalf("--version:\n%s", out)
+	}
+	for i, p := range prefixes {
+		if !strings.HasPrefix(lines[i], p) {
+			t.Errorf("--version line %d = %q, want prefix %q", i+1, lines[i], p)
+		}
+	}
+}
+
+// logEntry returns the first JSON log line of log whose msg is msg, nil
+// when there is none.
+func logEntry(log, msg string) map[string]any {
+	for _, line := range strings.Split(log, "\n") {
+		var e map[string]any
+		if json.Unmarshal([]byte(line), &e) == nil && e["msg"] == msg {
+			return e
+		}
+	}
+	return nil
+}
