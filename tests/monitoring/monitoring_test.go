@@ -334,6 +334,12 @@ func TestKitAgainstCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kctx, kcancel := context.WithTimeout(ctx, 10*time.Second)
+	if _, err := fcli.KeepAliveOnce(kctx, lease.ID); err != nil {
+		// Reported, and the alert rules below see it too.
+		t.Errorf("lease keep-alive through follower %s: %v", followers[0].Name, err)
+	}
+	kcancel()
 	ka, err := fcli.KeepAlive(ctx, lease.ID)
 	if err != nil {
 		t.Fatal(err)
