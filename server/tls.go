@@ -136,18 +136,27 @@ func checkTLSInfo(kind string, info *transport.TLSInfo) error {
 // <dataDir>/fixtures/peer, as etcd does, valid for the hosts of the
 // listen URLs for --self-signed-cert-validity years. The generated
 // TLSInfo keeps the flags' client-cert-auth, CA, CRL, allowed names,
-// cipher suites and versions.
+// cipher suites and versions; with --client-cert-auth and no
+// --trusted-ca-file the generated certificate is the trusted one.
 func (mt *memberTLS) autoTLS(cfg *config.Config, dataDir string, lg *zap.Logger) error {
 	gen := func(kind string, t config.TLSInfo, urls []url.URL, base *transport.TLSInfo) (*transport.TLSInfo, error) {
 		var hosts []string
 		for _, u := range urls {
 			hosts = append(hosts, u.Hostname())
 		}
-		info, err := transport.SelfCert(lg, filepath.Join(dataDir, "fixtures", kind), hosts, cfg.SelfSignedCertValidity)
+		// Client auth usage too: the member presents the certificate
+		// when it dials its own client URL and its peers.
+		info, err := transport.SelfCert(lg, filepath.Join(dataDir, "fixtures", kind), hosts, cfg.SelfSignedCertValidity, x509.ExtKeyUsageClientAuth)
 		if err != nil {
 			return nil, fmt.Errorf("server: %s auto TLS: %w", kind, err)
 		}
 		info.TrustedCAFile = t.TrustedCAFile
+		if kind == "client" && t.ClientCertAuth && t.TrustedCAFile == "" {
+			// Nothing else could vouch for a client: the member's own
+			// certificate is the one trusted, so its own client (Lock,
+			// Election, the gateway) keeps working.
+			info.TrustedCAFile = info.CertFile
+		}
 		info.ClientCertAuth = t.ClientCertAuth
 		info.CRLFile = t.CRLFile
 		info.SkipClientSANVerify = t.SkipClientSANVerify

@@ -87,13 +87,42 @@ func (p *PKI) write(name, typ string, der []byte) string {
 // and name-key.pem; it returns the files and the loaded pair.
 func (p *PKI) Issue(name, cn string) (certFile, keyFile string, pair tls.Certificate) {
 	p.t.Helper()
-	return p.IssueWith(name, cn, time.Now().Add(24*time.Hour))
+	return p.IssueCert(CertSpec{Name: name, CN: cn})
 }
 
 // IssueWith is Issue with the certificate's expiry (in the past for an
 // expired certificate).
 func (p *PKI) IssueWith(name, cn string, notAfter time.Time) (certFile, keyFile string, pair tls.Certificate) {
 	p.t.Helper()
+	return p.IssueCert(CertSpec{Name: name, CN: cn, NotAfter: notAfter})
+}
+
+// CertSpec describes a certificate for IssueCert.
+type CertSpec struct {
+	Name string // files Name.pem and Name-key.pem
+	CN   string // subject common name
+	// DNS are the DNS names; nil is {"localhost"}.
+	DNS []string
+	// NotAfter is the expiry; zero is a day from now.
+	NotAfter time.Time
+	// ServerOnly leaves out the client-auth extended key usage.
+	ServerOnly bool
+}
+
+// IssueCert signs the certificate spec describes, valid for 127.0.0.1-9,
+// and returns its files and the loaded pair.
+func (p *PKI) IssueCert(spec CertSpec) (certFile, keyFile string, pair tls.Certificate) {
+	p.t.Helper()
+	if spec.DNS == nil {
+		spec.DNS = []string{"localhost"}
+	}
+	if spec.NotAfter.IsZero() {
+		spec.NotAfter = time.Now().Add(24 * time.Hour)
+	}
+	eku := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	if spec.ServerOnly {
+		eku = eku[:1]
+	}
 	p.mu.Lock()
 	p.serial++
 	serial := p.serial
@@ -103,11 +132,11 @@ func (p *PKI) IssueWith(name, cn string, notAfter time.Time) (certFile, keyFile 
 		p.t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: notAfter,
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: spec.CN},
+		NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: spec.NotAfter,
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:    []string{"localhost"},
+		ExtKeyUsage: eku,
+		DNSNames:    spec.DNS,
 	}
 	for i := 1; i <= 9; i++ {
 		tmpl.IPAddresses = append(tmpl.IPAddresses, net.IPv4(127, 0, 0, byte(i)))
@@ -120,7 +149,7 @@ func (p *PKI) IssueWith(name, cn string, notAfter time.Time) (certFile, keyFile 
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	certFile, keyFile = p.write(name+".pem", "CERTIFICATE", der), p.write(name+"-key.pem", "EC PRIVATE KEY", kder)
+	certFile, keyFile = p.write(spec.Name+".pem", "CERTIFICATE", der), p.write(spec.Name+"-key.pem", "EC PRIVATE KEY", kder)
 	pair, err = tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		p.t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/concord-kv/concord/internal/lockpb"
 	"github.com/concord-kv/concord/tests/concordtest"
 )
 
@@ -118,11 +119,9 @@ func TestClientPortTLS(t *testing.T) {
 	if _, err := c.Client(t).Put(ctx, "/tls/big", strings.Repeat("x", 1600*1024)); err == nil || !strings.Contains(err.Error(), "etcdserver: request is too large") {
 		t.Errorf("1.6 MiB put: %v, want etcdserver: request is too large", err)
 	}
-	// Lock runs on the member's own client, which must pass
+	// The Lock service runs on the member's own client, which must pass
 	// --client-cert-auth.
-	if out, err := etcdctl(t, c.Endpoints(), "", "--cacert="+p.ca, "--cert="+p.clientCert, "--key="+p.clientKey, "lock", "/tls/lock", "echo", "held"); err != nil || !strings.Contains(out, "held") {
-		t.Errorf("etcdctl lock: %v\n%s", err, out)
-	}
+	lockRPC(t, c.Client(t), "/tls/lock")
 }
 
 // TestClientPortPlain: on a plaintext client URL, HTTP/1.1 and
@@ -185,7 +184,7 @@ func TestAutoTLSCluster(t *testing.T) {
 		}
 	}
 	tlsArgs := []string{"--insecure-transport=false", "--insecure-skip-tls-verify"}
-	for _, args := range [][]string{{"put", "/auto/k", "v"}, {"get", "/auto/k", "--print-value-only"}, {"lock", "/auto/lock", "echo", "held"}} {
+	for _, args := range [][]string{{"put", "/auto/k", "v"}, {"get", "/auto/k", "--print-value-only"}} {
 		out, err := etcdctl(t, c.Endpoints(), "", append(tlsArgs, args...)...)
 		if err != nil {
 			t.Fatalf("etcdctl %v: %v\n%s", args, err, out)
@@ -195,6 +194,49 @@ func TestAutoTLSCluster(t *testing.T) {
 		}
 	}
 	checkHTTPEndpoints(t, c.Members[0].ClientURL, "2", "-k")
+	lockRPC(t, c.Client(t), "/auto/lock")
+}
+
+// lockRPC takes and releases a lock through the Lock service (etcdctl 3.4
+// locks on the client side, so it would not reach the member's own
+// client that the service runs on).
+func lockRPC(t *testing.T, cl *clientv3.Client, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	lc := lockpb.NewLockClient(cl.ActiveConnection())
+	resp, err := lc.Lock(ctx, &lockpb.LockRequest{Name: []byte(name)})
+	if err != nil {
+		t.Fatalf("Lock %s: %v", name, err)
+	}
+	if _, err := lc.Unlock(ctx, &lockpb.UnlockRequest{Key: resp.Key}); err != nil {
+		t.Fatalf("Unlock %s: %v", resp.Key, err)
+	}
+}
+
+// TestAutoTLSClientCertAuth: with --auto-tls and --client-cert-auth
+// (no CA) the member's own certificate is the one client certificate
+// accepted: the member's own client (Lock) works with it, a client with
+// another certificate is refused.
+func TestAutoTLSClientCertAuth(t *testing.T) {
+	var dataDir string
+	own := func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		fx := filepath.Join(dataDir, "fixtures", "client")
+		pair, err := tls.LoadX509KeyPair(filepath.Join(fx, "cert.pem"), filepath.Join(fx, "key.pem"))
+		return &pair, err
+	}
+	o := clusterOptions("e2e-auto-tls-cca", "--auto-tls", "--peer-auto-tls", "--client-cert-auth")
+	o.Scheme = "https"
+	o.ClientTLS = &tls.Config{InsecureSkipVerify: true, GetClientCertificate: own} //nolint:gosec // self-signed
+	c := concordtest.New(t, 1, o)
+	dataDir = c.Members[0].DataDir
+	c.Launch(t)
+	putGet(t, c.Client(t), "/auto-cca/k")
+	lockRPC(t, c.Client(t), "/auto-cca/lock")
+	p := newPKI(t)
+	if err := tlsGet(c.Members[0].ClientURL, &tls.Config{InsecureSkipVerify: true, Certificates: p.clientTLS.Certificates}); err == nil { //nolint:gosec // self-signed
+		t.Errorf("a client with another certificate was served")
+	}
 }
 
 // tlsGet fetches /health from u with cfg; it returns the error of the
@@ -295,6 +337,50 @@ func TestPeerAllowedCN(t *testing.T) {
 	}
 	if err := versionGet(peer, p.tlsConfig(wrong)); err == nil {
 		t.Errorf("peer with CN intruder was served")
+	}
+}
+
+// TestClientCertAllowedHostname: with --client-cert-allowed-hostname
+// only client certificates naming that host are served, and the member's
+// own client (Lock) presents --client-cert-file, not its server
+// certificate, which here cannot authenticate a client at all.
+func TestClientCertAllowedHostname(t *testing.T) {
+	p := newPKI(t)
+	serverCert, serverKey, _ := p.issueCert(certSpec{name: "server-only", cn: "etcd-server", serverOnly: true})
+	okCert, okKey, okPair := p.issueCert(certSpec{name: "allowed", cn: "app", dns: []string{"app.concord.test"}})
+	c := newClusterScheme(t, 1, "https", p.tlsConfig(okPair),
+		"--cert-file="+serverCert, "--key-file="+serverKey, "--trusted-ca-file="+p.ca, "--client-cert-auth",
+		"--client-cert-allowed-hostname=app.concord.test", "--client-cert-file="+okCert, "--client-key-file="+okKey,
+		"--peer-cert-file="+p.serverCert, "--peer-key-file="+p.serverKey)
+	m := c.Members[0]
+	if err := tlsGet(m.ClientURL, p.tlsConfig(okPair)); err != nil {
+		t.Errorf("allowed host name: %v", err)
+	}
+	if err := tlsGet(m.ClientURL, p.clientTLS); err == nil {
+		t.Errorf("a certificate for localhost only was served")
+	}
+	lockRPC(t, c.Client(t), "/host/lock")
+}
+
+// TestPeerCertAllowedHostname: with --peer-cert-allowed-hostname a peer
+// whose certificate does not name the host is refused on the peer port.
+func TestPeerCertAllowedHostname(t *testing.T) {
+	p := newPKI(t)
+	_, _, other := p.issueCert(certSpec{name: "other-host", cn: "etcd-server", dns: []string{"other.concord.test"}})
+	serverPair, err := tls.LoadX509KeyPair(p.serverCert, p.serverKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClusterScheme(t, 1, "https", p.clientTLS,
+		"--cert-file="+p.serverCert, "--key-file="+p.serverKey, "--trusted-ca-file="+p.ca,
+		"--peer-cert-file="+p.serverCert, "--peer-key-file="+p.serverKey, "--peer-trusted-ca-file="+p.ca, "--peer-client-cert-auth",
+		"--peer-cert-allowed-hostname=localhost")
+	peer := c.Members[0].PeerURL
+	if err := versionGet(peer, p.tlsConfig(serverPair)); err != nil {
+		t.Errorf("peer certificate for localhost: %v", err)
+	}
+	if err := versionGet(peer, p.tlsConfig(other)); err == nil {
+		t.Errorf("peer certificate for other.concord.test was served")
 	}
 }
 
