@@ -16,7 +16,9 @@
 // and resume), Member.Stop and Member.Restart (same command line, same data
 // directory and ports); Cluster.Leader and Cluster.WaitServing wait for the
 // cluster to recover. NewMember and AddMember start a member with a command
-// line of the test's own, such as one joining after a member add. When a
+// line of the test's own, such as one joining after a member add. NewPKI
+// writes a throwaway CA with server and client certificates for TLS
+// clusters (Options.Scheme "https", PKI.ServerArgs, PKI.ClientTLS). When a
 // test fails, its cleanup logs the tail of every member's log.
 //
 // Goroutines: one per started member process (each Restart starts a new
