@@ -35,6 +35,9 @@
 #   BASELINE      1 (default): also run the suite against etcd; 0: reuse
 #                 $OUT/etcd.results from an earlier run
 #   NICE          nice level for the suite (default 10)
+#   SUITE         the package under $ETCD_SRC/tests to run (default common);
+#                 "e2e" runs etcd's tests/e2e (COMMON_TEST must then be that
+#                 package's test binary; narrow it with RUN)
 #   SUMMARY_ONLY  1: run nothing, recompute the results and the summary from
 #                 the $OUT/{etcd,concord}.json of an earlier run
 # Output: $OUT/{etcd,concord}.json (go test -json events, per test),
@@ -52,12 +55,13 @@ run=${RUN:-.}
 timeout=${TEST_TIMEOUT:-15m}
 baseline=${BASELINE:-1}
 nicelevel=${NICE:-10}
+suitedir=tests/${SUITE:-common}
 
 for f in "$ETCD_BIN/etcdctl" "$ETCD_BIN/etcdutl" "$COMMON_TEST"; do
 	[[ -x $f ]] || { echo "etcd-conformance: $f: not an executable" >&2; exit 2; }
 done
-[[ -d $ETCD_SRC/tests/common && -d $ETCD_SRC/tests/fixtures ]] ||
-	{ echo "etcd-conformance: $ETCD_SRC: no tests/common or tests/fixtures" >&2; exit 2; }
+[[ -d $ETCD_SRC/$suitedir && -d $ETCD_SRC/tests/fixtures ]] ||
+	{ echo "etcd-conformance: $ETCD_SRC: no $suitedir or tests/fixtures" >&2; exit 2; }
 command -v jq >/dev/null || { echo "etcd-conformance: jq is required" >&2; exit 2; }
 ETCD_SRC=$(cd "$ETCD_SRC" && pwd)
 COMMON_TEST=$(cd "$(dirname "$COMMON_TEST")" && pwd)/$(basename "$COMMON_TEST")
@@ -72,7 +76,7 @@ if [[ ${SUMMARY_ONLY:-0} != 1 ]]; then
 	cp "$ETCD_BIN/etcdctl" "$ETCD_BIN/etcdutl" "$out/concord-bin/"
 fi
 
-tests=$(cd "$ETCD_SRC/tests/common" && "$COMMON_TEST" -test.list "$run" -bin-dir "$ETCD_BIN" | grep '^Test')
+tests=$(cd "$ETCD_SRC/$suitedir" && "$COMMON_TEST" -test.list "$run" -bin-dir "$ETCD_BIN" | grep '^Test')
 
 # suite NAME BINDIR: every selected top-level test against BINDIR/etcd.
 suite() {
@@ -82,10 +86,10 @@ suite() {
 		echo "etcd-conformance: $name: $t" >&2
 		nice -n "$nicelevel" unshare -n -p -f --mount-proc bash -c '
 			ip link set lo up
-			cd "$1/tests/common"
+			cd "$1"
 			exec go tool test2json -t -p common "$2" -test.v=test2json \
 				-test.run "^$3\$" -test.timeout "$4" -bin-dir "$5"
-		' _ "$ETCD_SRC" "$COMMON_TEST" "$t" "$timeout" "$bindir" >>"$out/$name.json" 2>&1 || true
+		' _ "$ETCD_SRC/$suitedir" "$COMMON_TEST" "$t" "$timeout" "$bindir" >>"$out/$name.json" 2>&1 || true
 	done
 	results "$out/$name.json" >"$out/$name.results"
 }
