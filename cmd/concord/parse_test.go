@@ -380,6 +380,25 @@ func TestConfigFile(t *testing.T) {
 	}
 }
 
+// TestConfigFileDiscoveryFallback: as etcd, the config file cannot set
+// --discovery-fallback (etcd.conf.yml.sample says 'proxy' and etcd starts
+// with it; etcd's tests/e2e TestEtcdExampleConfig), while the flag itself
+// still rejects "proxy".
+func TestConfigFileDiscoveryFallback(t *testing.T) {
+	path := writeFile(t, "name: 'infra1'\ndiscovery-fallback: 'proxy'\n")
+	cfg, code, _, stderr := run(t, []string{"--config-file", path}, nil)
+	if cfg == nil || cfg.Name != "infra1" || cfg.Discovery.Fallback != "exit" {
+		t.Fatalf("exit %d, cfg %+v: %s", code, cfg, stderr)
+	}
+	if !strings.Contains(stderr, `"key":"discovery-fallback"`) {
+		t.Errorf("ignored key not warned: %s", stderr)
+	}
+	cfg, code, _, stderr = run(t, []string{"--discovery-fallback=proxy"}, nil)
+	if cfg != nil || code != 1 || !strings.Contains(stderr, `--discovery-fallback can't be configured as "proxy"`) {
+		t.Errorf("flag: exit %d, stderr %q", code, stderr)
+	}
+}
+
 func TestConfigFileErrors(t *testing.T) {
 	tests := []struct {
 		name, body, want string
