@@ -84,7 +84,7 @@ suite() {
 	: >"$out/$name.json"
 	for t in $tests; do
 		echo "etcd-conformance: $name: $t" >&2
-		nice -n "$nicelevel" unshare -n -p -f --mount-proc bash -c '
+		env -u ETCD_SRC -u ETCD_BIN nice -n "$nicelevel" unshare -n -p -f --mount-proc bash -c '
 			ip link set lo up
 			cd "$1"
 			exec go tool test2json -t -p common "$2" -test.v=test2json \
