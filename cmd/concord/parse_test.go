@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -260,6 +261,35 @@ func TestEnv(t *testing.T) {
 	cfg, code, _, stderr = run(t, nil, []string{"ETCD_SNAPSHOT_COUNT=lots"})
 	if cfg != nil || code != 1 || !strings.Contains(stderr, "ETCD_SNAPSHOT_COUNT") || !strings.Contains(stderr, "--snapshot-count") {
 		t.Errorf("bad env value: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestWarningsCarryCaller: parse's JSON warnings have etcd's level, ts,
+// caller and msg keys (etcd's tests/e2e TestServerJsonLogging checks them
+// on every line).
+func TestWarningsCarryCaller(t *testing.T) {
+	path := writeFile(t, "name: x\nno-such-key: 1\n")
+	for _, tc := range []struct{ args, env []string }{
+		{nil, []string{"ETCD_UNKNOWN_THING=1"}},
+		{[]string{"--config-file", path}, nil},
+	} {
+		_, _, _, stderr := run(t, tc.args, tc.env)
+		lines := 0
+		for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("not a JSON line: %q", l)
+			}
+			lines++
+			for _, k := range []string{"level", "ts", "caller", "msg"} {
+				if _, ok := m[k]; !ok {
+					t.Errorf("no %q in %s", k, l)
+				}
+			}
+		}
+		if lines == 0 {
+			t.Errorf("%v %v: no warning logged", tc.args, tc.env)
+		}
 	}
 }
 
