@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"encoding/json"
+	"expvar"
 	"net/http"
 	"slices"
 	"time"
@@ -16,7 +17,9 @@ import (
 // listeners: GET /health (JSON {"health":"true|false","reason":...}, 200 or
 // 503; ?serializable=true skips the leader and linearizable read check),
 // /livez and /readyz (text "ok"), and /version (JSON with etcdserver,
-// etcdcluster and storage versions, plus concord's own version).
+// etcdcluster and storage versions, plus concord's own version), and
+// /debug/vars (the process's expvar JSON, "cmdline" and "memstats", which
+// etcd serves on its client listener too).
 func (s *Server) HTTPHandler(concordVersion string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/health", s.serveHealth)
@@ -26,6 +29,7 @@ func (s *Server) HTTPHandler(concordVersion string) http.Handler {
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		s.serveProbe(w, r, false)
 	})
+	mux.Handle("/debug/vars", expvar.Handler())
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)

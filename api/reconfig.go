@@ -69,15 +69,21 @@ func (c reconfigCheck) startedAfterAdding() bool {
 }
 
 // add checks MemberAdd: ErrGRPCMemberNotEnoughStarted if a new voter
-// would leave too few started voters, ErrGRPCUnhealthy unless every
-// voting member has been connected for HealthInterval (for learners too,
-// as etcd).
+// would leave too few started voters; ErrGRPCUnhealthy unless the voters
+// connected for HealthInterval (this member included) would be a quorum of
+// the voters plus the new member, which is counted as down (for learners
+// too). A one-voter cluster may always grow. This is etcd 3.6's rule
+// (isConnectedToQuorumAfterAddingNewMemberSince); etcd 3.4 and 3.5 wanted
+// every voter connected, so 1 of 4 or 5 members down refused adds there.
 func (c reconfigCheck) add(learner bool) error {
 	if !learner && !c.startedAfterAdding() {
 		return rpctypes.ErrGRPCMemberNotEnoughStarted
 	}
 	vs := c.voters()
-	if c.connectedSince(vs, c.now.Add(-HealthInterval)) != len(vs) {
+	if len(vs) == 1 {
+		return nil
+	}
+	if c.connectedSince(vs, c.now.Add(-HealthInterval)) < (len(vs)+1)/2+1 {
 		return rpctypes.ErrGRPCUnhealthy
 	}
 	return nil

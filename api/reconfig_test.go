@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -16,6 +17,8 @@ func TestReconfigCheck(t *testing.T) {
 	voter := func(id uint64, name string) membership.Member { return membership.Member{ID: id, Name: name} }
 	learner := membership.Member{ID: 9, IsLearner: true}
 	three := []membership.Member{voter(1, "a"), voter(2, "b"), voter(3, "c"), learner}
+	four := []membership.Member{voter(1, "a"), voter(2, "b"), voter(3, "c"), voter(4, "d")}
+	five := append(slices.Clone(four), voter(5, "e"))
 	since := func(m map[uint64]time.Time) func(uint64) time.Time {
 		return func(id uint64) time.Time { return m[id] }
 	}
@@ -32,6 +35,19 @@ func TestReconfigCheck(t *testing.T) {
 			func(c reconfigCheck) error { return c.add(true) }, rpctypes.ErrGRPCUnhealthy},
 		{"add, a peer down", reconfigCheck{three, 1, since(map[uint64]time.Time{2: long}), now},
 			func(c reconfigCheck) error { return c.add(false) }, rpctypes.ErrGRPCUnhealthy},
+		// etcd 3.6's tests/e2e TestCtlV3MemberAddAsLearnerWithOneMemberDown.
+		{"add learner, 1 of 4 down", reconfigCheck{four, 1, since(map[uint64]time.Time{2: long, 3: long}), now},
+			func(c reconfigCheck) error { return c.add(true) }, nil},
+		{"add learner, 1 of 5 down", reconfigCheck{five, 1, since(map[uint64]time.Time{2: long, 3: long, 4: long}), now},
+			func(c reconfigCheck) error { return c.add(true) }, nil},
+		{"add learner, 2 of 5 down", reconfigCheck{five, 1, since(map[uint64]time.Time{2: long, 3: long}), now},
+			func(c reconfigCheck) error { return c.add(true) }, rpctypes.ErrGRPCUnhealthy},
+		{"add learner, 1 of 3 down", reconfigCheck{three, 1, since(map[uint64]time.Time{2: long}), now},
+			func(c reconfigCheck) error { return c.add(true) }, rpctypes.ErrGRPCUnhealthy},
+		{"add learner, 1 of 2 down", reconfigCheck{[]membership.Member{voter(1, "a"), voter(2, "b")}, 1, since(nil), now},
+			func(c reconfigCheck) error { return c.add(true) }, rpctypes.ErrGRPCUnhealthy},
+		{"add to one member, nothing connected", reconfigCheck{[]membership.Member{voter(1, "a")}, 1, since(nil), now},
+			func(c reconfigCheck) error { return c.add(true) }, nil},
 		{"add voter, two of three never started", reconfigCheck{[]membership.Member{voter(1, "a"), voter(2, ""), voter(3, "")}, 1, healthy, now},
 			func(c reconfigCheck) error { return c.add(false) }, rpctypes.ErrGRPCMemberNotEnoughStarted},
 		{"add a second member to one", reconfigCheck{[]membership.Member{voter(1, "a")}, 1, healthy, now},

@@ -41,7 +41,8 @@ var tlsKeys = map[string][2]string{
 // (which decodes the file as JSON), an integer given for a Go duration
 // flag counts nanoseconds, while "5s" style strings are accepted too.
 // Keys that name no flag are warned about and skipped; empty values are
-// skipped.
+// skipped. discovery-fallback is skipped with a warning too: etcd's file
+// has no such field, so the sample's 'proxy' must not fail start-up.
 func applyFile(fs *pflag.FlagSet, cfg *config.Config, path string, lg *zap.Logger) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -65,6 +66,13 @@ func applyFile(fs *pflag.FlagSet, cfg *config.Config, path string, lg *zap.Logge
 		case "experimental-snapshot-catch-up-entries":
 			// etcd's YAML tag for this field differs from its flag name.
 			key = "experimental-snapshot-catchup-entries"
+		case "discovery-fallback":
+			// A command-line-only flag in etcd: its config file has no such
+			// field, so etcd ignores the key (etcd.conf.yml.sample sets it
+			// to 'proxy', which the flag would reject).
+			lg.Warn("config file key has no effect; --discovery-fallback is a command-line flag",
+				zap.String("path", path), zap.String("key", key), zap.Any("value", val))
+			continue
 		}
 		if err := setFromYAML(fs, path, key, key, val, lg); err != nil {
 			return err

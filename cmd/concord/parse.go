@@ -39,7 +39,9 @@ const (
 // unrecognized variables, deprecated spellings, ignored flags) are JSON log
 // lines on stderr. parse writes nothing to disk.
 func parse(args, env []string, stdout, stderr io.Writer) (*config.Config, int) {
-	lg := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(config.EncoderConfig()), zapcore.AddSync(stderr), zap.InfoLevel))
+	// With the caller, as etcd's own lines ("caller":"flags/flag.go:94");
+	// etcd's tests/e2e TestServerJsonLogging wants the key on every line.
+	lg := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(config.EncoderConfig()), zapcore.AddSync(stderr), zap.InfoLevel), zap.AddCaller())
 	cfg, exit, err := load(args, env, stdout, lg)
 	switch {
 	case err != nil:

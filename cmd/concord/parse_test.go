@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -263,6 +264,35 @@ func TestEnv(t *testing.T) {
 	}
 }
 
+// TestWarningsCarryCaller: parse's JSON warnings have etcd's level, ts,
+// caller and msg keys (etcd's tests/e2e TestServerJsonLogging checks them
+// on every line).
+func TestWarningsCarryCaller(t *testing.T) {
+	path := writeFile(t, "name: x\nno-such-key: 1\n")
+	for _, tc := range []struct{ args, env []string }{
+		{nil, []string{"ETCD_UNKNOWN_THING=1"}},
+		{[]string{"--config-file", path}, nil},
+	} {
+		_, _, _, stderr := run(t, tc.args, tc.env)
+		lines := 0
+		for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("not a JSON line: %q", l)
+			}
+			lines++
+			for _, k := range []string{"level", "ts", "caller", "msg"} {
+				if _, ok := m[k]; !ok {
+					t.Errorf("no %q in %s", k, l)
+				}
+			}
+		}
+		if lines == 0 {
+			t.Errorf("%v %v: no warning logged", tc.args, tc.env)
+		}
+	}
+}
+
 func writeFile(t *testing.T, body string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "concord.conf.yml")
@@ -377,6 +407,25 @@ func TestConfigFile(t *testing.T) {
 	cfg3 := mustParse(t, nil, []string{"ETCD_CONFIG_FILE=" + path})
 	if cfg3.Name != "infra1" {
 		t.Errorf("ETCD_CONFIG_FILE ignored: %+v", cfg3)
+	}
+}
+
+// TestConfigFileDiscoveryFallback: as etcd, the config file cannot set
+// --discovery-fallback (etcd.conf.yml.sample says 'proxy' and etcd starts
+// with it; etcd's tests/e2e TestEtcdExampleConfig), while the flag itself
+// still rejects "proxy".
+func TestConfigFileDiscoveryFallback(t *testing.T) {
+	path := writeFile(t, "name: 'infra1'\ndiscovery-fallback: 'proxy'\n")
+	cfg, code, _, stderr := run(t, []string{"--config-file", path}, nil)
+	if cfg == nil || cfg.Name != "infra1" || cfg.Discovery.Fallback != "exit" {
+		t.Fatalf("exit %d, cfg %+v: %s", code, cfg, stderr)
+	}
+	if !strings.Contains(stderr, `"key":"discovery-fallback"`) {
+		t.Errorf("ignored key not warned: %s", stderr)
+	}
+	cfg, code, _, stderr = run(t, []string{"--discovery-fallback=proxy"}, nil)
+	if cfg != nil || code != 1 || !strings.Contains(stderr, `--discovery-fallback can't be configured as "proxy"`) {
+		t.Errorf("flag: exit %d, stderr %q", code, stderr)
 	}
 }
 

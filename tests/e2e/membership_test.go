@@ -88,7 +88,7 @@ func TestMemberAddJoinRemove(t *testing.T) {
 
 // untilHealthy runs an etcdctl membership command until the member stops
 // refusing it with "etcdserver: unhealthy cluster" (as etcd, Concord
-// accepts reconfiguration only once every voting member has been
+// accepts reconfiguration only once enough voting members have been
 // connected for 5 s) and returns the last output.
 func untilHealthy(t *testing.T, eps []string, args ...string) (out string, err error) {
 	t.Helper()
