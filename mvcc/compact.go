@@ -123,7 +123,11 @@ func (s *Store) compactBatch() (more bool, err error) {
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{
 		LowerBound: revLogKey(startMain, startSub),
-		UpperBound: revLogKey(target+1, 0),
+		// The records of the compaction revision itself wait for a later
+		// compaction: a watch may start at the compacted revision and must
+		// still see a deletion made there, as etcd keeps it (etcd issue
+		// 18089). What they supersede stays invisible to every read.
+		UpperBound: revLogKey(target, 0),
 	})
 	if err != nil {
 		return false, fmt.Errorf("mvcc: open iterator: %w", err)
@@ -150,7 +154,7 @@ func (s *Store) compactBatch() (more bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		// This change is at or below the compaction revision, so the
+		// This change is below the compaction revision, so the
 		// version it superseded is invisible at every readable revision.
 		if rec.hasPrev {
 			removed += 2
@@ -161,7 +165,7 @@ func (s *Store) compactBatch() (more bool, err error) {
 				return false, err
 			}
 		}
-		// A deletion at or below the compaction revision hides nothing
+		// A deletion below the compaction revision hides nothing
 		// readable; drop it with its predecessor (same batch, so no reader
 		// ever sees the predecessor without its tombstone).
 		if rec.tombstone {
@@ -180,7 +184,7 @@ func (s *Store) compactBatch() (more bool, err error) {
 		return false, err
 	}
 	if !more {
-		lastMain, lastSub = target, math.MaxInt64
+		lastMain, lastSub = target-1, math.MaxInt64
 	}
 	var fin [16]byte
 	binary.BigEndian.PutUint64(fin[:], uint64(lastMain))
@@ -193,6 +197,10 @@ func (s *Store) compactBatch() (more bool, err error) {
 		return false, fmt.Errorf("mvcc: commit compaction batch: %w", err)
 	}
 	s.setProgressLocked(lastMain, lastSub)
+	if !more {
+		// Everything this compaction may remove is gone.
+		s.finished.Store(target)
+	}
 	s.metrics.compactedKeys.Add(float64(removed))
 	end := s.metrics.now()
 	s.metrics.compactionPause.Observe(millis(end.Sub(start)))

@@ -34,10 +34,13 @@
 // The revision log records, for each change, the user key, whether it was
 // a delete, and the revision of the key's previous live version (the one
 // the change made invisible). Compaction walks the log from where it last
-// stopped to the compaction revision and, for each change, removes the
-// superseded previous version and, for deletes, the tombstone itself: the
-// work is proportional to the changes since the last compaction, not to the
-// number of keys. Watch catch-up reads events from the same log.
+// stopped up to (not including) the compaction revision and, for each
+// change, removes the superseded previous version and, for deletes, the
+// tombstone itself: the work is proportional to the changes since the last
+// compaction, not to the number of keys. The changes of the compaction
+// revision itself wait for the next compaction, so that a watch from the
+// compacted revision still sees a delete made there (as etcd, issue 18089).
+// Watch catch-up reads events from the same log.
 //
 // No index of keys is kept in memory: memory does not grow with key count.
 // A bounded cache (Options.LatestCacheBytes, 32 MiB by default, LRU) keeps

@@ -20,7 +20,7 @@ func TestMetrics(t *testing.T) {
 	e.put("a", "1")
 	e.put("a", "2")
 	e.put("b", "1")
-	done, err := e.compact(3)
+	done, err := e.compact(4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestMetrics(t *testing.T) {
 	}
 	want := map[string]float64{
 		"etcd_debugging_mvcc_current_revision":         4,
-		"etcd_debugging_mvcc_compact_revision":         3,
+		"etcd_debugging_mvcc_compact_revision":         4,
 		"etcd_debugging_mvcc_keys_total":               2,
 		"etcd_debugging_mvcc_db_compaction_keys_total": 2, // a@2: version and log record
 		"etcd_debugging_mvcc_total_put_size_in_bytes":  6, // three puts of 1-byte keys and values

@@ -94,7 +94,10 @@ func (m *model) surviving() int {
 		keep := m.at(k, m.compact)
 		for _, i := range idx {
 			e := &m.log[i]
-			if e.rev > m.compact || (e == keep && !e.tomb) {
+			// The compaction revision's own changes stay until a later
+			// compaction (a watch may start there), and so does the
+			// version that such a put supersedes.
+			if e.rev >= m.compact || (e == keep && !e.tomb) || (keep != nil && keep.rev == m.compact && e == m.at(k, m.compact-1) && !e.tomb) {
 				n++
 			}
 		}

@@ -309,12 +309,21 @@ func TestCompaction(t *testing.T) {
 	}
 	r := rangeOK(t, e.s, "a", "\x00", RangeOptions{Rev: 5})
 	sameKVs(t, "at compaction", r.KVs, []*mvccpb.KeyValue{kv("a", 2, 3, 2, "2", 0)})
-	// Versions left: a@3 (kept), a@7, c@6, c@8 (tombstone), c@9.
-	if n := countPrefix(t, e.db, storage.PrefixKeyIndex); n != 5 {
-		t.Fatalf("%d versions after compaction at 5, want 5", n)
+	// Versions left: a@3 (kept), and the compaction revision's changes
+	// with what they supersede (b@4, b@5 the tombstone, kept for a watch
+	// from 5), a@7, c@6, c@8 (tombstone), c@9.
+	if n := countPrefix(t, e.db, storage.PrefixKeyIndex); n != 7 {
+		t.Fatalf("%d versions after compaction at 5, want 7", n)
 	}
-	if n := countPrefix(t, e.db, storage.PrefixRevLog); n != 5 {
-		t.Fatalf("%d revision-log records after compaction at 5, want 5", n)
+	if n := countPrefix(t, e.db, storage.PrefixRevLog); n != 7 {
+		t.Fatalf("%d revision-log records after compaction at 5, want 7", n)
+	}
+	var evs []*mvccpb.Event
+	if err := e.s.Events(context.Background(), 5, 0, []byte("b"), nil, false, func(ev *mvccpb.Event) error { evs = append(evs, ev); return nil }); err != nil {
+		t.Fatalf("events from the compaction revision: %v", err)
+	}
+	if len(evs) != 1 || evs[0].Type != mvccpb.DELETE || evs[0].Kv.ModRevision != 5 {
+		t.Fatalf("events of b from the compaction revision: %v, want its DELETE at 5", evs)
 	}
 	hashAfter, hashRev, compRev, err := e.s.HashKV(9)
 	if err != nil || hashRev != 9 || compRev != 5 {
@@ -327,16 +336,17 @@ func TestCompaction(t *testing.T) {
 		t.Fatalf("HashKV future: %v", err)
 	}
 
-	// Compacting at the current revision drops a trailing tombstone; events
-	// below fail with ErrCompacted.
+	// Compacting at the current revision keeps a trailing tombstone (and the
+	// version it deletes) and removes what the compaction at 5 left;
+	// events below fail with ErrCompacted.
 	e.del("a", "") // 10
 	done, err = e.compact(10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	<-done
-	if n := countPrefix(t, e.db, storage.PrefixKeyIndex); n != 1 {
-		t.Fatalf("%d versions after compaction at 10, want 1 (c@9)", n)
+	if n := countPrefix(t, e.db, storage.PrefixKeyIndex); n != 3 {
+		t.Fatalf("%d versions after compaction at 10, want 3 (a@7, c@9, a@10)", n)
 	}
 	if err := e.s.Events(context.Background(), 9, 10, []byte("\x00"), []byte("\x00"), false, func(*mvccpb.Event) error { return nil }); !errors.Is(err, ErrCompacted) {
 		t.Fatalf("events below compaction: %v", err)

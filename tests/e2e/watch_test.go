@@ -212,3 +212,44 @@ func TestGoClientWatch(t *testing.T) {
 		t.Fatalf("watch from compacted revision: err=%v compact=%d", resp.Err(), resp.CompactRevision)
 	}
 }
+
+// TestWatchFromCompactedRevisionSeesItsDelete is etcd issue 18089's
+// scenario: after a physical compaction at the revision of a delete, a
+// watch from that revision still gets the DELETE, then the later PUT.
+func TestWatchFromCompactedRevisionSeesItsDelete(t *testing.T) {
+	c := newCluster(t, 1)
+	cli := c.Client(t)
+	ctx := ctxT(t)
+	for _, v := range []string{"1", "2", "3"} {
+		if _, err := cli.Put(ctx, "k", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del, err := cli.Delete(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, "k", "4"); err != nil {
+		t.Fatal(err)
+	}
+	delRev := del.Header.Revision
+	if _, err := cli.Compact(ctx, delRev, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var evs []*clientv3.Event
+	for resp := range cli.Watch(wctx, "k", clientv3.WithRev(delRev)) {
+		if err := resp.Err(); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, resp.Events...)
+		if len(evs) >= 2 {
+			break
+		}
+	}
+	if len(evs) != 2 || evs[0].Type != clientv3.EventTypeDelete || evs[0].Kv.ModRevision != delRev ||
+		evs[1].Type != clientv3.EventTypePut || string(evs[1].Kv.Value) != "4" {
+		t.Fatalf("watch from the compacted revision %d: %v, want DELETE@%d then PUT k=4", delRev, evs, delRev)
+	}
+}
