@@ -1,28 +1,38 @@
 package api
 
 import (
-	"github.com/concord-kv/concord/config"
-
 	"context"
 	"encoding/json"
+	"errors"
 	"expvar"
+	"fmt"
+	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/concord-kv/concord/config"
 )
 
 // HTTPHandler serves etcd's plain HTTP endpoints on the client and metrics
 // listeners: GET /health (JSON {"health":"true|false","reason":...}, 200 or
 // 503; ?serializable=true skips the leader and linearizable read check),
-// /livez and /readyz (text "ok"), and /version (JSON with etcdserver,
+// /livez and /readyz with their per-check sub-paths (see serveProbe), /version (JSON with etcdserver,
 // etcdcluster and storage versions, plus concord's own version), and
 // /debug/vars (the process's expvar JSON, "cmdline" and "memstats", which
 // etcd serves on its client listener too).
 func (s *Server) HTTPHandler(concordVersion string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/health", s.serveHealth)
+	mux.HandleFunc("/livez/", func(w http.ResponseWriter, r *http.Request) {
+		s.serveProbe(w, r, true)
+	})
+	mux.HandleFunc("/readyz/", func(w http.ResponseWriter, r *http.Request) {
+		s.serveProbe(w, r, false)
+	})
 	mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) {
 		s.serveProbe(w, r, true)
 	})
@@ -104,18 +114,91 @@ func (s *Server) checkAlarms(exclude []string) (bool, string) {
 	return true, ""
 }
 
+// probeCheck is one named check of /livez or /readyz; it returns nil when
+// the check passes, else the reason it failed.
+type probeCheck struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// probeChecks are etcd 3.6's checks: /livez runs serializable_read;
+// /readyz runs data_corruption, serializable_read, linearizable_read and
+// non_learner (etcd runs them in map order; Concord in this fixed order).
+func (s *Server) probeChecks(live bool) []probeCheck {
+	read := func(serializable bool) func(ctx context.Context) error {
+		return func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			_, err := s.Range(ctx, &pb.RangeRequest{Key: []byte("health"), KeysOnly: true, Limit: 1, Serializable: serializable})
+			return err
+		}
+	}
+	if live {
+		return []probeCheck{{"serializable_read", read(true)}}
+	}
+	return []probeCheck{
+		{"data_corruption", func(context.Context) error {
+			if s.cfg.Alarms != nil && s.cfg.Alarms.Active(pb.AlarmType_CORRUPT) {
+				return fmt.Errorf("alarm activated: %s", pb.AlarmType_CORRUPT)
+			}
+			return nil
+		}},
+		{"serializable_read", read(true)},
+		{"linearizable_read", read(false)},
+		{"non_learner", func(context.Context) error {
+			if s.cfg.Raft.Status().IsLearner {
+				return errors.New("not supported for learner")
+			}
+			return nil
+		}},
+	}
+}
+
+// serveProbe serves /livez and /readyz as etcd 3.6: GET only; every check
+// not named in ?exclude= runs, and one line per check ("[+]name ok" or
+// "[-]name failed: reason") is the body of a 503 when any fails, and
+// precedes "ok" on success only with ?verbose. /livez/<check> and
+// /readyz/<check> run that one check.
 func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request, live bool) {
-	// etcd's /readyz fails its data_corruption check under CORRUPT.
-	if !live && s.cfg.Alarms != nil && s.cfg.Alarms.Active(pb.AlarmType_CORRUPT) {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("data_corruption failed: alarm activated: CORRUPT\n"))
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	ok, reason := s.check(r.Context(), live)
-	if !ok {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte(reason + "\n"))
+	root := "/readyz"
+	if live {
+		root = "/livez"
+	}
+	checks := s.probeChecks(live)
+	if sub := strings.TrimPrefix(r.URL.Path, root+"/"); sub != r.URL.Path && sub != "" {
+		i := slices.IndexFunc(checks, func(c probeCheck) bool { return c.name == sub })
+		if i < 0 {
+			http.NotFound(w, r)
+			return
+		}
+		checks = checks[i : i+1]
+	} else {
+		exclude := r.URL.Query()["exclude"]
+		checks = slices.DeleteFunc(checks, func(c probeCheck) bool { return slices.Contains(exclude, c.name) })
+	}
+	var out strings.Builder
+	failed := false
+	for _, c := range checks {
+		if err := c.run(r.Context()); err != nil {
+			failed = true
+			fmt.Fprintf(&out, "[-]%s failed: %v\n", c.name, err)
+		} else {
+			fmt.Fprintf(&out, "[+]%s ok\n", c.name)
+		}
+	}
+	if failed {
+		http.Error(w, out.String(), http.StatusServiceUnavailable)
 		return
 	}
-	_, _ = w.Write([]byte("ok\n"))
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if _, ok := r.URL.Query()["verbose"]; ok {
+		_, _ = io.WriteString(w, out.String())
+	}
+	_, _ = io.WriteString(w, "ok\n")
 }
