@@ -2,9 +2,11 @@ package api
 
 import (
 	"context"
+	"fmt"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"go.uber.org/zap"
 
 	"github.com/concord-kv/concord/membership"
 )
@@ -86,4 +88,40 @@ func (s *Server) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.M
 
 func memberPB(m membership.Member) *pb.Member {
 	return &pb.Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, IsLearner: m.IsLearner}
+}
+
+// TransferLeadershipOnStop hands leadership to the most caught-up connected
+// voter when this member is the leader of a multi-voter cluster and is
+// stopping, as etcd's graceful stop does, so the others elect no one and
+// wait out no election timeout. It returns at once on a follower, and
+// gives up (logging why) when ctx ends first; the stop goes on either way.
+func (s *Server) TransferLeadershipOnStop(ctx context.Context) {
+	st := s.cfg.Raft.Status()
+	if !st.IsLeader {
+		return
+	}
+	var target, best uint64
+	for _, m := range s.cfg.Cluster.Members() {
+		if m.ID == s.cfg.MemberID || m.IsLearner || s.cfg.Raft.ActiveSince(m.ID).IsZero() {
+			continue
+		}
+		match, _, err := s.cfg.Raft.Match(ctx, m.ID)
+		if err != nil {
+			continue
+		}
+		if target == 0 || match > best {
+			target, best = m.ID, match
+		}
+	}
+	if target == 0 {
+		return
+	}
+	s.lg.Info("leadership transfer starting", zap.String("current-leader-member-id", fmt.Sprintf("%x", s.cfg.MemberID)),
+		zap.String("transferee-member-id", fmt.Sprintf("%x", target)))
+	if err := s.cfg.Raft.TransferLeadership(ctx, target); err != nil {
+		s.lg.Warn("leadership transfer failed", zap.String("transferee-member-id", fmt.Sprintf("%x", target)), zap.Error(err))
+		return
+	}
+	s.lg.Info("leadership transfer finished", zap.String("old-leader-member-id", fmt.Sprintf("%x", s.cfg.MemberID)),
+		zap.String("new-leader-member-id", fmt.Sprintf("%x", target)))
 }

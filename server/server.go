@@ -180,7 +180,10 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		}
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
+	// The member's goroutines outlive the caller's ctx until the stop has
+	// handed leadership on (see below); a failing component still ends them.
+	stopping := ctx
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 8)
@@ -307,7 +310,16 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	}()
 	defer svc.CloseForwarding()
 
-	<-ctx.Done()
+	select {
+	case <-stopping.Done():
+		// A graceful stop: the leader hands leadership to a caught-up
+		// voter first, as etcd does, within one request timeout.
+		tctx, tcancel := context.WithTimeout(ctx, 5*time.Second+2*cfg.ElectionTimeout)
+		svc.TransferLeadershipOnStop(tctx)
+		tcancel()
+		cancel()
+	case <-ctx.Done():
+	}
 	lg.Info("stopping concord member")
 	// The member's own clients (Lock/Election, forwarding) hold streams
 	// that GracefulStop would otherwise wait for.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -142,5 +143,33 @@ func TestNoLeader(t *testing.T) {
 	_, err := cli.Put(ctx, "k", "v")
 	if !errors.Is(err, rpctypes.ErrNoLeader) {
 		t.Fatalf("put without leader: %v", err)
+	}
+}
+
+// TestGracefulStopTransfersLeadership is etcd's graceful shutdown: a leader
+// stopped with SIGTERM hands leadership to a follower before it exits, so
+// right after its exit the others already follow a new leader, one term
+// later, without waiting out an election timeout.
+func TestGracefulStopTransfersLeadership(t *testing.T) {
+	c := newCluster(t, 3)
+	leader, others := c.SplitLeader(t)
+	ctx := ctxT(t)
+	before, err := leader.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader.Stop()
+	for _, m := range others {
+		st, err := m.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Leader == 0 || st.Leader == before.Header.MemberId || st.RaftTerm != before.RaftTerm+1 {
+			t.Errorf("%s right after the leader's stop: leader %x term %d, want a new leader (not %x) in term %d",
+				m.Name, st.Leader, st.RaftTerm, before.Header.MemberId, before.RaftTerm+1)
+		}
+	}
+	if !strings.Contains(leader.LogTail(200), "leadership transfer finished") {
+		t.Errorf("the stopped leader's log has no transfer line:\n%s", leader.LogTail(20))
 	}
 }
