@@ -107,13 +107,19 @@ type CertSpec struct {
 	NotAfter time.Time
 	// ServerOnly leaves out the client-auth extended key usage.
 	ServerOnly bool
+	// IPs are the IP addresses; nil is 127.0.0.1 to 127.0.0.9.
+	IPs []net.IP
+	// NoDNS leaves out the DNS names (DNS is then ignored).
+	NoDNS bool
 }
 
-// IssueCert signs the certificate spec describes, valid for 127.0.0.1-9,
-// and returns its files and the loaded pair.
+// IssueCert signs the certificate spec describes and returns its files
+// and the loaded pair.
 func (p *PKI) IssueCert(spec CertSpec) (certFile, keyFile string, pair tls.Certificate) {
 	p.t.Helper()
-	if spec.DNS == nil {
+	if spec.NoDNS {
+		spec.DNS = nil
+	} else if spec.DNS == nil {
 		spec.DNS = []string{"localhost"}
 	}
 	if spec.NotAfter.IsZero() {
@@ -138,7 +144,8 @@ func (p *PKI) IssueCert(spec CertSpec) (certFile, keyFile string, pair tls.Certi
 		ExtKeyUsage: eku,
 		DNSNames:    spec.DNS,
 	}
-	for i := 1; i <= 9; i++ {
+	tmpl.IPAddresses = spec.IPs
+	for i := 1; i <= 9 && spec.IPs == nil; i++ {
 		tmpl.IPAddresses = append(tmpl.IPAddresses, net.IPv4(127, 0, 0, byte(i)))
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)

@@ -305,10 +305,10 @@ func TestTLSRefusals(t *testing.T) {
 	for name, cfg := range map[string]*tls.Config{
 		"revoked":     p.tlsConfig(revoked),
 		"expired":     p.tlsConfig(expired),
-		"foreign CA":  {Certificates: other.clientTLS.Certificates, RootCAs: p.pool},
-		"no cert":     {RootCAs: p.pool},
-		"TLS1.3 only": {Certificates: p.clientTLS.Certificates, RootCAs: p.pool, MinVersion: tls.VersionTLS13},
-		"other cipher": {Certificates: p.clientTLS.Certificates, RootCAs: p.pool, MaxVersion: tls.VersionTLS12,
+		"foreign CA":  {Certificates: other.clientTLS.Certificates, RootCAs: p.Pool()},
+		"no cert":     {RootCAs: p.Pool()},
+		"TLS1.3 only": {Certificates: p.clientTLS.Certificates, RootCAs: p.Pool(), MinVersion: tls.VersionTLS13},
+		"other cipher": {Certificates: p.clientTLS.Certificates, RootCAs: p.Pool(), MaxVersion: tls.VersionTLS12,
 			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}},
 	} {
 		if err := tlsGet(m.ClientURL, cfg); err == nil {

@@ -1,168 +1,57 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/concord-kv/concord/tests/concordtest"
 )
 
-// pki is a throwaway CA with a server certificate for 127.0.0.1-9 and a
-// client certificate, written as PEM files; issue makes more.
+// pki is concordtest's throwaway CA under the short names these tests
+// use.
 type pki struct {
+	*concordtest.PKI
 	ca, serverCert, serverKey, clientCert, clientKey string
 	clientTLS                                        *tls.Config
-
-	t      *testing.T
-	dir    string
-	caCert *x509.Certificate
-	caKey  *ecdsa.PrivateKey
-	pool   *x509.CertPool
-	serial int64
 }
 
 func newPKI(t *testing.T) *pki {
 	t.Helper()
-	p := &pki{t: t, dir: t.TempDir(), serial: 1}
-	p.caKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "concord-test-ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &p.caKey.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.caCert, _ = x509.ParseCertificate(caDER)
-	p.ca = p.write("ca.pem", "CERTIFICATE", caDER)
-	p.pool = x509.NewCertPool()
-	p.pool.AddCert(p.caCert)
-	p.serverCert, p.serverKey, _ = p.issue("etcd", "etcd-server")
-	var pair tls.Certificate
-	p.clientCert, p.clientKey, pair = p.issue("client", "root")
-	p.clientTLS = &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: p.pool}
-	return p
+	p := concordtest.NewPKI(t)
+	return &pki{PKI: p, ca: p.CA, serverCert: p.ServerCert, serverKey: p.ServerKey,
+		clientCert: p.ClientCert, clientKey: p.ClientKey, clientTLS: p.ClientTLS}
 }
 
-func (p *pki) write(name, typ string, der []byte) string {
-	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		p.t.Fatal(err)
-	}
-	return path
-}
-
-// issue signs a certificate with common name cn for server and client
-// use, valid for localhost and 127.0.0.1-9, written as name.pem and
-// name-key.pem; it returns the files and the loaded pair.
-func (p *pki) issue(name, cn string) (certFile, keyFile string, pair tls.Certificate) {
-	return p.issueCert(certSpec{name: name, cn: cn})
-}
-
-// issueWith is issue with the certificate's expiry.
-func (p *pki) issueWith(name, cn string, notAfter time.Time) (certFile, keyFile string, pair tls.Certificate) {
-	return p.issueCert(certSpec{name: name, cn: cn, notAfter: notAfter})
-}
-
-// certSpec describes a certificate for issueCert.
+// certSpec is concordtest.CertSpec with these tests' field names.
 type certSpec struct {
-	name, cn string
-	// dns are the DNS names; nil is {"localhost"}.
-	dns []string
-	// notAfter is the expiry; zero is a day from now.
-	notAfter time.Time
-	// serverOnly leaves out the client-auth key usage.
+	name, cn   string
+	dns        []string
+	notAfter   time.Time
 	serverOnly bool
-	// ips are the IP addresses; nil is 127.0.0.1-9. noDNS leaves out
-	// the DNS names.
-	ips   []net.IP
-	noDNS bool
+	ips        []net.IP
+	noDNS      bool
 }
 
-// issueCert signs the certificate spec describes, valid for 127.0.0.1-9.
-func (p *pki) issueCert(spec certSpec) (certFile, keyFile string, pair tls.Certificate) {
-	p.t.Helper()
-	p.serial++
-	if spec.dns == nil && !spec.noDNS {
-		spec.dns = []string{"localhost"}
-	}
-	if spec.notAfter.IsZero() {
-		spec.notAfter = time.Now().Add(24 * time.Hour)
-	}
-	eku := []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
-	if spec.serverOnly {
-		eku = eku[:1]
-	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: spec.cn},
-		NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: spec.notAfter,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage: eku,
-		DNSNames:    spec.dns,
-	}
-	tmpl.IPAddresses = spec.ips
-	for i := 1; i <= 9 && spec.ips == nil; i++ {
-		tmpl.IPAddresses = append(tmpl.IPAddresses, net.IPv4(127, 0, 0, byte(i)))
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile = p.write(spec.name+".pem", "CERTIFICATE", der), p.write(spec.name+"-key.pem", "EC PRIVATE KEY", kder)
-	pair, err = tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return certFile, keyFile, pair
+func (p *pki) issue(name, cn string) (certFile, keyFile string, pair tls.Certificate) {
+	return p.Issue(name, cn)
 }
 
-// crl writes a DER revocation list (the form etcd's --client-crl-file
-// reads) revoking the certificates in files, and returns its path.
-func (p *pki) crl(name string, files ...string) string {
-	p.t.Helper()
-	tmpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Hour), NextUpdate: time.Now().Add(24 * time.Hour)}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			p.t.Fatal(err)
-		}
-		blk, _ := pem.Decode(b)
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			p.t.Fatal(err)
-		}
-		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: c.SerialNumber, RevocationTime: time.Now()})
-	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, p.caCert, p.caKey)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, der, 0o600); err != nil {
-		p.t.Fatal(err)
-	}
-	return path
+func (p *pki) issueWith(name, cn string, notAfter time.Time) (certFile, keyFile string, pair tls.Certificate) {
+	return p.IssueWith(name, cn, notAfter)
 }
 
-// tlsConfig is a client configuration trusting the CA and presenting
-// pair.
-func (p *pki) tlsConfig(pair tls.Certificate) *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: p.pool}
+func (p *pki) issueCert(s certSpec) (certFile, keyFile string, pair tls.Certificate) {
+	return p.IssueCert(concordtest.CertSpec{Name: s.name, CN: s.cn, DNS: s.dns, NotAfter: s.notAfter,
+		ServerOnly: s.serverOnly, IPs: s.ips, NoDNS: s.noDNS})
 }
+
+func (p *pki) crl(name string, files ...string) string { return p.CRL(name, files...) }
+
+func (p *pki) tlsConfig(pair tls.Certificate) *tls.Config { return p.TLSConfig(pair) }
 
 // TestTLSCluster starts 3 members with the TLS flag set of the seeds'
 // systemd units (client and peer TLS, client certificates required) and
