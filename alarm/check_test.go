@@ -2,6 +2,7 @@ package alarm
 
 import (
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -13,18 +14,6 @@ func corrupt(fs []Finding) []uint64 {
 		}
 	}
 	return out
-}
-
-func sameIDs(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestCompareInitial(t *testing.T) {
@@ -43,7 +32,7 @@ func TestCompareInitial(t *testing.T) {
 		{"unreachable peer is skipped", []PeerHash{{MemberID: 2, Err: errors.New("connection refused")}}, nil},
 	}
 	for _, c := range cases {
-		if got := corrupt(CompareInitial(local, c.peers)); !sameIDs(got, c.want) {
+		if got := corrupt(CompareInitial(local, c.peers)); !slices.Equal(got, c.want) {
 			t.Errorf("%s: corrupt %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -69,7 +58,7 @@ func TestComparePeriodic(t *testing.T) {
 		{"errors are skipped", before, []PeerHash{{MemberID: 2, Err: errors.New("x")}}, nil},
 	}
 	for _, c := range cases {
-		if got := corrupt(ComparePeriodic(1, before, c.after, c.peers)); !sameIDs(got, c.want) {
+		if got := corrupt(ComparePeriodic(1, before, c.after, c.peers)); !slices.Equal(got, c.want) {
 			t.Errorf("%s: corrupt %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -95,7 +84,7 @@ func TestCompareCompaction(t *testing.T) {
 	}
 	for _, c := range cases {
 		fs, done := CompareCompaction(1, local, c.peers)
-		if got := corrupt(fs); !sameIDs(got, c.want) || done != c.done {
+		if got := corrupt(fs); !slices.Equal(got, c.want) || done != c.done {
 			t.Errorf("%s: corrupt %v done %v, want %v %v", c.name, got, done, c.want, c.done)
 		}
 	}

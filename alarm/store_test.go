@@ -2,6 +2,7 @@ package alarm
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -26,18 +27,6 @@ func list(s *Store, t pb.AlarmType) []string {
 		out = append(out, String(m))
 	}
 	return out
-}
-
-func eq(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestStore walks etcd's alarm store semantics: activation is idempotent
@@ -87,10 +76,10 @@ func TestStore(t *testing.T) {
 		}
 	}
 	want := []string{"memberID:3 alarm:NOSPACE ", "memberID:3 alarm:CORRUPT "}
-	if got := list(s, pb.AlarmType_NONE); !eq(got, want) {
+	if got := list(s, pb.AlarmType_NONE); !slices.Equal(got, want) {
 		t.Fatalf("Get(NONE) = %q, want %q", got, want)
 	}
-	if got := list(s, pb.AlarmType_CORRUPT); !eq(got, want[1:]) {
+	if got := list(s, pb.AlarmType_CORRUPT); !slices.Equal(got, want[1:]) {
 		t.Fatalf("Get(CORRUPT) = %q", got)
 	}
 	if !s.Active(pb.AlarmType_NOSPACE) || !s.Active(pb.AlarmType_CORRUPT) {
@@ -108,7 +97,7 @@ func TestStore(t *testing.T) {
 	if err := s2.Load(db); err != nil {
 		t.Fatal(err)
 	}
-	if got := list(s2, pb.AlarmType_NONE); !eq(got, want) {
+	if got := list(s2, pb.AlarmType_NONE); !slices.Equal(got, want) {
 		t.Fatalf("after reopen Get(NONE) = %q, want %q", got, want)
 	}
 	b = db.NewBatch()
