@@ -142,12 +142,9 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	if err := lessor.Load(db); err != nil {
 		return err
 	}
-	if err := authStore.Load(db); err != nil {
-		return err
-	}
 	registerAuthMetrics(reg, authStore)
 	alarms := alarm.NewStore()
-	applier, err := apply.New(apply.Config{DB: db, KV: kv, Cluster: cluster, Lessor: lessor, Alarms: alarms, Logger: lg,
+	applier, err := apply.New(apply.Config{DB: db, KV: kv, Cluster: cluster, Lessor: lessor, Alarms: alarms, Auth: authStore, Logger: lg,
 		WarnApplyDuration: cfg.WarningApplyDuration, OnApplied: hub.Notify, OnRequest: mm.onRequest, OnCommit: mm.onCommit})
 	if err != nil {
 		return err
