@@ -4,6 +4,7 @@ import (
 	"context"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
 
 	"github.com/concord-kv/concord/auth"
@@ -184,6 +185,25 @@ func (s *Server) checkKeys(ctx context.Context, check func(st *auth.Store, ai *a
 		return toGRPC(err)
 	}
 	return toGRPC(check(st, orEmpty(ai)))
+}
+
+// authRevision is the auth revision while auth is enabled, else 0.
+func (s *Server) authRevision() uint64 {
+	if st := s.cfg.Auth; st != nil && st.Enabled() {
+		return st.Revision()
+	}
+	return 0
+}
+
+// authUnchanged refuses a read whose permission check (at auth revision
+// rev, 0 for none) an auth change may have overtaken while it ran, with
+// etcd's "revision of auth store is old", on which clients renew their
+// token and retry (as etcd's doSerialize).
+func (s *Server) authUnchanged(rev uint64) error {
+	if rev != 0 && s.authRevision() != rev {
+		return rpctypes.ErrGRPCAuthOldRevision
+	}
+	return nil
 }
 
 // checkAdmin refuses a caller without the root role while auth is enabled.
