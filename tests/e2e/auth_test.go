@@ -69,6 +69,8 @@ func TestAuthAllowedDenied(t *testing.T) {
 	if _, err := user.Put(ctx, "/w/b", "1"); err != nil {
 		t.Errorf("u put /w/b (write granted): %v", err)
 	}
+	// the Lock service acts as u with u's token
+	lockRPC(t, user, "/ok/lock")
 	if _, err := anon.Put(ctx, "/ok/a", "1"); !errors.Is(err, rpctypes.ErrUserEmpty) {
 		t.Errorf("anonymous put: %v, want %v", err, rpctypes.ErrUserEmpty)
 	}
