@@ -23,6 +23,9 @@ func toGRPC(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
+	if g, ok := authErrToGRPC(err); ok {
+		return g
+	}
 	switch {
 	case errors.Is(err, mvcc.ErrCompacted):
 		return rpctypes.ErrGRPCCompacted
