@@ -121,8 +121,9 @@ func (s *Store) NewSimpleToken() string {
 // password was checked by the receiving member): the simple token the
 // entry carries is registered on this member, or a JWT is signed. As
 // etcd: ErrAuthNotEnabled; ErrAuthFailed if the user is gone or has no
-// password; ErrAuthOldRevision if the header's auth revision (the one the
-// password was checked at, when set) is older than the store's.
+// password; ErrAuthOldRevision if the header names no user and carries an
+// auth revision (the one CheckPassword returned on the receiving member)
+// older than the store's: the password may have changed since.
 func (s *Store) applyAuthenticate(r *pb.InternalRaftRequest) (proto.Message, error) {
 	a := r.Authenticate
 	s.mu.RLock()
@@ -134,7 +135,7 @@ func (s *Store) applyAuthenticate(r *pb.InternalRaftRequest) (proto.Message, err
 	case u == nil, u.GetOptions().GetNoPassword():
 		return nil, ErrAuthFailed
 	}
-	if h := r.GetHeader(); h != nil && h.AuthRevision != 0 && h.AuthRevision < rev {
+	if h := r.GetHeader(); h != nil && h.Username == "" && h.AuthRevision != 0 && h.AuthRevision < rev {
 		return nil, ErrAuthOldRevision
 	}
 	now := s.now()
