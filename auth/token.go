@@ -97,7 +97,8 @@ const tokenLetters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 // NewSimpleToken returns the opaque token the receiving member puts in
 // InternalAuthenticateRequest.SimpleToken: 32 random letters (etcd's are
-// 16 letters and the applied index); empty for JWT.
+// 16 letters and the applied index); empty for JWT, or if Config.Rand
+// failed.
 func (s *Store) NewSimpleToken() string {
 	if s.tokens == nil {
 		return ""
@@ -107,7 +108,7 @@ func (s *Store) NewSimpleToken() string {
 	for i := 0; i < len(b); {
 		var c [1]byte
 		if _, err := io.ReadFull(s.cfg.Rand, c[:]); err != nil {
-			panic("auth: random source failed: " + err.Error())
+			return "" // Apply refuses an empty token (ErrInvalidAuthToken)
 		}
 		if int(c[0]) < 256/len(tokenLetters)*len(tokenLetters) {
 			b[i] = tokenLetters[int(c[0])%len(tokenLetters)]
