@@ -134,6 +134,22 @@ func BenchmarkCheckPassword(b *testing.B) {
 			}
 		}
 	})
+	// 1,000 clients re-authenticating at once with a cold cache (a new
+	// leader): one bcrypt, the others wait for it.
+	b.Run("herd1000-cold", func(b *testing.B) {
+		for b.Loop() {
+			s.pw.forget(RootUser)
+			var wg sync.WaitGroup
+			for range 1000 {
+				wg.Go(func() {
+					if _, err := s.CheckPassword(RootUser, "secret"); err != nil {
+						b.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+		}
+	})
 	b.Run("uncached", func(b *testing.B) {
 		for b.Loop() {
 			s.pw.forget(RootUser)
