@@ -5,7 +5,6 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	"google.golang.org/grpc"
 
 	"github.com/concord-kv/concord/auth"
 )
@@ -14,8 +13,9 @@ import (
 // resolve the caller once (Store.AuthInfoFromContext: the "token" metadata,
 // else the client certificate's CN) and apply the method's rule from
 // methodRules before the handler runs. Handlers whose decision depends on
-// the request's keys (KV, Watch, the lease key checks) read the caller the
-// interceptor stored with callerFrom. A method without a rule is refused
+// the request's keys (KV, Watch, the lease key checks) get the caller with
+// callerFrom: the one the interceptor stored for a unary call, resolved
+// anew for each request of a stream. A method without a rule is refused
 // unless the caller holds the root role, so a new RPC cannot slip through
 // unchecked. While auth is disabled nothing is checked and no token is
 // looked at.
@@ -148,6 +148,15 @@ func (s *Server) authorize(ctx context.Context, fullMethod string) (context.Cont
 		}
 	}
 	return context.WithValue(ctx, callerKey{}, caller{ai}), nil
+}
+
+// authorizeStream is authorize for a stream: the rule is applied when the
+// stream opens, but the caller is not kept, so each request of a
+// long-lived stream is checked with the caller resolved at that moment
+// (a simple token names the current auth revision).
+func (s *Server) authorizeStream(ctx context.Context, fullMethod string) error {
+	_, err := s.authorize(ctx, fullMethod)
+	return err
 }
 
 // callerFrom returns the caller the interceptor stored in ctx, resolving
@@ -297,11 +306,3 @@ func (s *Server) checkLeaseKeys(st *auth.Store, ai *auth.AuthInfo, id int64, rea
 	}
 	return nil
 }
-
-// authServerStream is a server stream whose context carries the caller.
-type authServerStream struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (a authServerStream) Context() context.Context { return a.ctx }
