@@ -106,70 +106,90 @@ func streamErr(s grpc.ClientStream, err error) error {
 // as user u (or anonymously, or with a bad token, where any user may call
 // the RPC) that the server must refuse, with etcd's text.
 func deniedCases() map[string]rpcCase {
-	denied := func(call func(ctx context.Context, conn *grpc.ClientConn, f *rpcFixture) error) rpcCase {
-		return rpcCase{deniedText, call}
+	all := map[string]rpcCase{}
+	for _, part := range []map[string]rpcCase{kvCases(), leaseCases(), clusterCases(), maintenanceCases(), authCases(), lockCases()} {
+		for k, v := range part {
+			all[k] = v
+		}
 	}
-	anon := func(call func(ctx context.Context, conn *grpc.ClientConn, f *rpcFixture) error) rpcCase {
-		return rpcCase{userEmptyText, func(ctx context.Context, conn *grpc.ClientConn, f *rpcFixture) error {
-			return call(metadata.NewOutgoingContext(ctx, metadata.MD{}), conn, f)
-		}}
-	}
-	kv := func(conn *grpc.ClientConn) pb.KVClient { return pb.NewKVClient(conn) }
-	mt := func(conn *grpc.ClientConn) pb.MaintenanceClient { return pb.NewMaintenanceClient(conn) }
-	cl := func(conn *grpc.ClientConn) pb.ClusterClient { return pb.NewClusterClient(conn) }
-	au := func(conn *grpc.ClientConn) pb.AuthClient { return pb.NewAuthClient(conn) }
-	le := func(conn *grpc.ClientConn) pb.LeaseClient { return pb.NewLeaseClient(conn) }
-	el := func(conn *grpc.ClientConn) electionpb.ElectionClient { return electionpb.NewElectionClient(conn) }
-	no := []byte("/no/k")
-	leader := func(f *rpcFixture) *electionpb.LeaderKey {
-		return &electionpb.LeaderKey{Name: []byte("/no/e"), Key: []byte("/no/e/1"), Rev: 1, Lease: f.lease}
-	}
+	return all
+}
+
+// deniedCase is a row refused with "permission denied".
+func deniedCase(call func(ctx context.Context, conn *grpc.ClientConn, f *rpcFixture) error) rpcCase {
+	return rpcCase{deniedText, call}
+}
+
+// anonCase is a row of an RPC any user may call: called without a token,
+// it is refused with "user name is empty".
+func anonCase(call func(ctx context.Context, conn *grpc.ClientConn, f *rpcFixture) error) rpcCase {
+	return rpcCase{userEmptyText, func(ctx context.Context, conn *grpc.ClientConn, f *rpcFixture) error {
+		return call(metadata.NewOutgoingContext(ctx, metadata.MD{}), conn, f)
+	}}
+}
+
+// deniedKey is a key u may neither read nor write.
+var deniedKey = []byte("/no/k")
+
+// deniedLeader is an election leader key under a prefix u may not use.
+func deniedLeader(f *rpcFixture) *electionpb.LeaderKey {
+	return &electionpb.LeaderKey{Name: []byte("/no/e"), Key: []byte("/no/e/1"), Rev: 1, Lease: f.lease}
+}
+
+// kvCases are the rows of KV and Watch.
+func kvCases() map[string]rpcCase {
 	return map[string]rpcCase{
-		"/etcdserverpb.KV/Range": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := kv(c).Range(ctx, &pb.RangeRequest{Key: no})
+		"/etcdserverpb.KV/Range": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewKVClient(c).Range(ctx, &pb.RangeRequest{Key: deniedKey})
 			return err
 		}),
-		"/etcdserverpb.KV/RangeStream": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			s, err := kv(c).RangeStream(ctx, &pb.RangeRequest{Key: []byte("/"), RangeEnd: []byte("0")})
+		"/etcdserverpb.KV/RangeStream": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			s, err := pb.NewKVClient(c).RangeStream(ctx, &pb.RangeRequest{Key: []byte("/"), RangeEnd: []byte("0")})
 			return streamErr(s, err)
 		}),
-		"/etcdserverpb.KV/Put": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := kv(c).Put(ctx, &pb.PutRequest{Key: no, Value: []byte("v")})
+		"/etcdserverpb.KV/Put": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewKVClient(c).Put(ctx, &pb.PutRequest{Key: deniedKey, Value: []byte("v")})
 			return err
 		}),
-		"/etcdserverpb.KV/DeleteRange": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := kv(c).DeleteRange(ctx, &pb.DeleteRangeRequest{Key: no})
+		"/etcdserverpb.KV/DeleteRange": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewKVClient(c).DeleteRange(ctx, &pb.DeleteRangeRequest{Key: deniedKey})
 			return err
 		}),
-		"/etcdserverpb.KV/Txn": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+		"/etcdserverpb.KV/Txn": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
 			// allowed compare and success branch; the failure branch's
 			// nested txn writes a denied key
-			put := &pb.RequestOp{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: no, Value: []byte("v")}}}
+			put := &pb.RequestOp{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: deniedKey, Value: []byte("v")}}}
 			nested := &pb.RequestOp{Request: &pb.RequestOp_RequestTxn{RequestTxn: &pb.TxnRequest{Success: []*pb.RequestOp{put}}}}
-			_, err := kv(c).Txn(ctx, &pb.TxnRequest{
+			_, err := pb.NewKVClient(c).Txn(ctx, &pb.TxnRequest{
 				Compare: []*pb.Compare{{Key: []byte("/ok/a"), Target: pb.Compare_VERSION, Result: pb.Compare_EQUAL}},
 				Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: []byte("/ok/a")}}}},
 				Failure: []*pb.RequestOp{nested},
 			})
 			return err
 		}),
-		"/etcdserverpb.KV/Compact": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := kv(c).Compact(ctx, &pb.CompactionRequest{Revision: 1})
+		"/etcdserverpb.KV/Compact": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewKVClient(c).Compact(ctx, &pb.CompactionRequest{Revision: 1})
 			return err
 		}),
 		"/etcdserverpb.Watch/Watch": {watchDeniedText, func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			return deniedWatch(ctx, c, no)
+			return deniedWatch(ctx, c, deniedKey)
 		}},
-		"/etcdserverpb.Lease/LeaseGrant": anon(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := le(c).LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 60})
+	}
+}
+
+// leaseCases are the rows of Lease.
+func leaseCases() map[string]rpcCase {
+	return map[string]rpcCase{
+		"/etcdserverpb.Lease/LeaseGrant": anonCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewLeaseClient(c).LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 60})
 			return err
 		}),
-		"/etcdserverpb.Lease/LeaseRevoke": denied(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
-			_, err := le(c).LeaseRevoke(ctx, &pb.LeaseRevokeRequest{ID: f.lease})
+		"/etcdserverpb.Lease/LeaseRevoke": deniedCase(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
+			_, err := pb.NewLeaseClient(c).LeaseRevoke(ctx, &pb.LeaseRevokeRequest{ID: f.lease})
 			return err
 		}),
-		"/etcdserverpb.Lease/LeaseKeepAlive": denied(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
-			s, err := le(c).LeaseKeepAlive(ctx)
+		"/etcdserverpb.Lease/LeaseKeepAlive": deniedCase(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
+			s, err := pb.NewLeaseClient(c).LeaseKeepAlive(ctx)
 			if err != nil {
 				return err
 			}
@@ -179,169 +199,193 @@ func deniedCases() map[string]rpcCase {
 			_, err = s.Recv()
 			return err
 		}),
-		"/etcdserverpb.Lease/LeaseTimeToLive": denied(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
-			_, err := le(c).LeaseTimeToLive(ctx, &pb.LeaseTimeToLiveRequest{ID: f.lease, Keys: true})
+		"/etcdserverpb.Lease/LeaseTimeToLive": deniedCase(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
+			_, err := pb.NewLeaseClient(c).LeaseTimeToLive(ctx, &pb.LeaseTimeToLiveRequest{ID: f.lease, Keys: true})
 			return err
 		}),
-		"/etcdserverpb.Lease/LeaseLeases": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := le(c).LeaseLeases(ctx, &pb.LeaseLeasesRequest{})
+		"/etcdserverpb.Lease/LeaseLeases": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewLeaseClient(c).LeaseLeases(ctx, &pb.LeaseLeasesRequest{})
 			return err
 		}),
-		"/etcdserverpb.Cluster/MemberAdd": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := cl(c).MemberAdd(ctx, &pb.MemberAddRequest{PeerURLs: []string{"http://127.0.0.9:2380"}, IsLearner: true})
+	}
+}
+
+// clusterCases are the rows of Cluster.
+func clusterCases() map[string]rpcCase {
+	return map[string]rpcCase{
+		"/etcdserverpb.Cluster/MemberAdd": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewClusterClient(c).MemberAdd(ctx, &pb.MemberAddRequest{PeerURLs: []string{"http://127.0.0.9:2380"}, IsLearner: true})
 			return err
 		}),
-		"/etcdserverpb.Cluster/MemberRemove": denied(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
-			_, err := cl(c).MemberRemove(ctx, &pb.MemberRemoveRequest{ID: f.memberID})
+		"/etcdserverpb.Cluster/MemberRemove": deniedCase(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
+			_, err := pb.NewClusterClient(c).MemberRemove(ctx, &pb.MemberRemoveRequest{ID: f.memberID})
 			return err
 		}),
-		"/etcdserverpb.Cluster/MemberUpdate": denied(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
-			_, err := cl(c).MemberUpdate(ctx, &pb.MemberUpdateRequest{ID: f.memberID, PeerURLs: []string{"http://127.0.0.9:2380"}})
+		"/etcdserverpb.Cluster/MemberUpdate": deniedCase(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
+			_, err := pb.NewClusterClient(c).MemberUpdate(ctx, &pb.MemberUpdateRequest{ID: f.memberID, PeerURLs: []string{"http://127.0.0.9:2380"}})
 			return err
 		}),
-		"/etcdserverpb.Cluster/MemberList": anon(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := cl(c).MemberList(ctx, &pb.MemberListRequest{})
+		"/etcdserverpb.Cluster/MemberList": anonCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewClusterClient(c).MemberList(ctx, &pb.MemberListRequest{})
 			return err
 		}),
-		"/etcdserverpb.Cluster/MemberPromote": denied(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
-			_, err := cl(c).MemberPromote(ctx, &pb.MemberPromoteRequest{ID: f.memberID})
+		"/etcdserverpb.Cluster/MemberPromote": deniedCase(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
+			_, err := pb.NewClusterClient(c).MemberPromote(ctx, &pb.MemberPromoteRequest{ID: f.memberID})
 			return err
 		}),
-		"/etcdserverpb.Maintenance/Alarm": denied(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
-			_, err := mt(c).Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: f.memberID, Alarm: pb.AlarmType_NOSPACE})
+	}
+}
+
+// maintenanceCases are the rows of Maintenance.
+func maintenanceCases() map[string]rpcCase {
+	return map[string]rpcCase{
+		"/etcdserverpb.Maintenance/Alarm": deniedCase(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
+			_, err := pb.NewMaintenanceClient(c).Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: f.memberID, Alarm: pb.AlarmType_NOSPACE})
 			return err
 		}),
-		"/etcdserverpb.Maintenance/Status": anon(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := mt(c).Status(ctx, &pb.StatusRequest{})
+		"/etcdserverpb.Maintenance/Status": anonCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewMaintenanceClient(c).Status(ctx, &pb.StatusRequest{})
 			return err
 		}),
-		"/etcdserverpb.Maintenance/Defragment": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := mt(c).Defragment(ctx, &pb.DefragmentRequest{})
+		"/etcdserverpb.Maintenance/Defragment": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewMaintenanceClient(c).Defragment(ctx, &pb.DefragmentRequest{})
 			return err
 		}),
-		"/etcdserverpb.Maintenance/Hash": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := mt(c).Hash(ctx, &pb.HashRequest{})
+		"/etcdserverpb.Maintenance/Hash": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewMaintenanceClient(c).Hash(ctx, &pb.HashRequest{})
 			return err
 		}),
-		"/etcdserverpb.Maintenance/HashKV": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := mt(c).HashKV(ctx, &pb.HashKVRequest{})
+		"/etcdserverpb.Maintenance/HashKV": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewMaintenanceClient(c).HashKV(ctx, &pb.HashKVRequest{})
 			return err
 		}),
-		"/etcdserverpb.Maintenance/Snapshot": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			s, err := mt(c).Snapshot(ctx, &pb.SnapshotRequest{})
+		"/etcdserverpb.Maintenance/Snapshot": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			s, err := pb.NewMaintenanceClient(c).Snapshot(ctx, &pb.SnapshotRequest{})
 			if err != nil {
 				return err
 			}
 			_, err = s.Recv()
 			return err
 		}),
-		"/etcdserverpb.Maintenance/MoveLeader": denied(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
-			_, err := mt(c).MoveLeader(ctx, &pb.MoveLeaderRequest{TargetID: f.memberID})
+		"/etcdserverpb.Maintenance/MoveLeader": deniedCase(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
+			_, err := pb.NewMaintenanceClient(c).MoveLeader(ctx, &pb.MoveLeaderRequest{TargetID: f.memberID})
 			return err
 		}),
-		"/etcdserverpb.Maintenance/Downgrade": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := mt(c).Downgrade(ctx, &pb.DowngradeRequest{Action: pb.DowngradeRequest_VALIDATE, Version: "3.5"})
+		"/etcdserverpb.Maintenance/Downgrade": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewMaintenanceClient(c).Downgrade(ctx, &pb.DowngradeRequest{Action: pb.DowngradeRequest_VALIDATE, Version: "3.5"})
 			return err
 		}),
-		"/etcdserverpb.Auth/AuthEnable": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).AuthEnable(ctx, &pb.AuthEnableRequest{})
+	}
+}
+
+// authCases are the rows of Auth.
+func authCases() map[string]rpcCase {
+	return map[string]rpcCase{
+		"/etcdserverpb.Auth/AuthEnable": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewAuthClient(c).AuthEnable(ctx, &pb.AuthEnableRequest{})
 			return err
 		}),
-		"/etcdserverpb.Auth/AuthDisable": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).AuthDisable(ctx, &pb.AuthDisableRequest{})
+		"/etcdserverpb.Auth/AuthDisable": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewAuthClient(c).AuthDisable(ctx, &pb.AuthDisableRequest{})
 			return err
 		}),
 		"/etcdserverpb.Auth/AuthStatus": {invalidTokenText, func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).AuthStatus(metadata.NewOutgoingContext(ctx, metadata.Pairs("token", "bogus")), &pb.AuthStatusRequest{})
+			_, err := pb.NewAuthClient(c).AuthStatus(metadata.NewOutgoingContext(ctx, metadata.Pairs("token", "bogus")), &pb.AuthStatusRequest{})
 			return err
 		}},
 		"/etcdserverpb.Auth/Authenticate": {authFailedText, func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).Authenticate(ctx, &pb.AuthenticateRequest{Name: "u", Password: "wrong"})
+			_, err := pb.NewAuthClient(c).Authenticate(ctx, &pb.AuthenticateRequest{Name: "u", Password: "wrong"})
 			return err
 		}},
-		"/etcdserverpb.Auth/UserAdd": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).UserAdd(ctx, &pb.AuthUserAddRequest{Name: "x", Password: "x"})
+		"/etcdserverpb.Auth/UserAdd": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewAuthClient(c).UserAdd(ctx, &pb.AuthUserAddRequest{Name: "x", Password: "x"})
 			return err
 		}),
-		"/etcdserverpb.Auth/UserGet": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).UserGet(ctx, &pb.AuthUserGetRequest{Name: "root"})
+		"/etcdserverpb.Auth/UserGet": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewAuthClient(c).UserGet(ctx, &pb.AuthUserGetRequest{Name: "root"})
 			return err
 		}),
-		"/etcdserverpb.Auth/UserList": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).UserList(ctx, &pb.AuthUserListRequest{})
+		"/etcdserverpb.Auth/UserList": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewAuthClient(c).UserList(ctx, &pb.AuthUserListRequest{})
 			return err
 		}),
-		"/etcdserverpb.Auth/UserDelete": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).UserDelete(ctx, &pb.AuthUserDeleteRequest{Name: "root"})
+		"/etcdserverpb.Auth/UserDelete": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewAuthClient(c).UserDelete(ctx, &pb.AuthUserDeleteRequest{Name: "root"})
 			return err
 		}),
-		"/etcdserverpb.Auth/UserChangePassword": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).UserChangePassword(ctx, &pb.AuthUserChangePasswordRequest{Name: "root", Password: "x"})
+		"/etcdserverpb.Auth/UserChangePassword": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewAuthClient(c).UserChangePassword(ctx, &pb.AuthUserChangePasswordRequest{Name: "root", Password: "x"})
 			return err
 		}),
-		"/etcdserverpb.Auth/UserGrantRole": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).UserGrantRole(ctx, &pb.AuthUserGrantRoleRequest{User: "u", Role: "root"})
+		"/etcdserverpb.Auth/UserGrantRole": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewAuthClient(c).UserGrantRole(ctx, &pb.AuthUserGrantRoleRequest{User: "u", Role: "root"})
 			return err
 		}),
-		"/etcdserverpb.Auth/UserRevokeRole": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).UserRevokeRole(ctx, &pb.AuthUserRevokeRoleRequest{Name: "root", Role: "root"})
+		"/etcdserverpb.Auth/UserRevokeRole": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewAuthClient(c).UserRevokeRole(ctx, &pb.AuthUserRevokeRoleRequest{Name: "root", Role: "root"})
 			return err
 		}),
-		"/etcdserverpb.Auth/RoleAdd": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).RoleAdd(ctx, &pb.AuthRoleAddRequest{Name: "x"})
+		"/etcdserverpb.Auth/RoleAdd": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewAuthClient(c).RoleAdd(ctx, &pb.AuthRoleAddRequest{Name: "x"})
 			return err
 		}),
-		"/etcdserverpb.Auth/RoleGet": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).RoleGet(ctx, &pb.AuthRoleGetRequest{Role: "root"})
+		"/etcdserverpb.Auth/RoleGet": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewAuthClient(c).RoleGet(ctx, &pb.AuthRoleGetRequest{Role: "root"})
 			return err
 		}),
-		"/etcdserverpb.Auth/RoleList": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).RoleList(ctx, &pb.AuthRoleListRequest{})
+		"/etcdserverpb.Auth/RoleList": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewAuthClient(c).RoleList(ctx, &pb.AuthRoleListRequest{})
 			return err
 		}),
-		"/etcdserverpb.Auth/RoleDelete": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).RoleDelete(ctx, &pb.AuthRoleDeleteRequest{Role: "r"})
+		"/etcdserverpb.Auth/RoleDelete": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewAuthClient(c).RoleDelete(ctx, &pb.AuthRoleDeleteRequest{Role: "r"})
 			return err
 		}),
-		"/etcdserverpb.Auth/RoleGrantPermission": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).RoleGrantPermission(ctx, &pb.AuthRoleGrantPermissionRequest{Name: "r", Perm: &authpb.Permission{Key: no}})
+		"/etcdserverpb.Auth/RoleGrantPermission": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewAuthClient(c).RoleGrantPermission(ctx, &pb.AuthRoleGrantPermissionRequest{Name: "r", Perm: &authpb.Permission{Key: deniedKey}})
 			return err
 		}),
-		"/etcdserverpb.Auth/RoleRevokePermission": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := au(c).RoleRevokePermission(ctx, &pb.AuthRoleRevokePermissionRequest{Role: "r", Key: []byte("/ok/")})
+		"/etcdserverpb.Auth/RoleRevokePermission": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := pb.NewAuthClient(c).RoleRevokePermission(ctx, &pb.AuthRoleRevokePermissionRequest{Role: "r", Key: []byte("/ok/")})
 			return err
 		}),
-		"/v3lockpb.Lock/Lock": denied(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
+	}
+}
+
+// lockCases are the rows of Lock and Election (refused by the inner client acting as the caller).
+func lockCases() map[string]rpcCase {
+	return map[string]rpcCase{
+		"/v3lockpb.Lock/Lock": deniedCase(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
 			_, err := lockpb.NewLockClient(c).Lock(ctx, &lockpb.LockRequest{Name: []byte("/no/l"), Lease: f.lease})
 			return err
 		}),
-		"/v3lockpb.Lock/Unlock": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+		"/v3lockpb.Lock/Unlock": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
 			_, err := lockpb.NewLockClient(c).Unlock(ctx, &lockpb.UnlockRequest{Key: []byte("/no/l/1")})
 			return err
 		}),
-		"/v3electionpb.Election/Campaign": denied(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
-			_, err := el(c).Campaign(ctx, &electionpb.CampaignRequest{Name: []byte("/no/e"), Lease: f.lease, Value: []byte("v")})
+		"/v3electionpb.Election/Campaign": deniedCase(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
+			_, err := electionpb.NewElectionClient(c).Campaign(ctx, &electionpb.CampaignRequest{Name: []byte("/no/e"), Lease: f.lease, Value: []byte("v")})
 			return err
 		}),
-		"/v3electionpb.Election/Proclaim": denied(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
-			_, err := el(c).Proclaim(ctx, &electionpb.ProclaimRequest{Leader: leader(f), Value: []byte("v")})
+		"/v3electionpb.Election/Proclaim": deniedCase(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
+			_, err := electionpb.NewElectionClient(c).Proclaim(ctx, &electionpb.ProclaimRequest{Leader: deniedLeader(f), Value: []byte("v")})
 			return err
 		}),
-		"/v3electionpb.Election/Leader": denied(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			_, err := el(c).Leader(ctx, &electionpb.LeaderRequest{Name: []byte("/no/e")})
+		"/v3electionpb.Election/Leader": deniedCase(func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
+			_, err := electionpb.NewElectionClient(c).Leader(ctx, &electionpb.LeaderRequest{Name: []byte("/no/e")})
 			return err
 		}),
 		// As etcd's v3election: a denied Observe ends without a leader.
 		"/v3electionpb.Election/Observe": {"EOF", func(ctx context.Context, c *grpc.ClientConn, _ *rpcFixture) error {
-			s, err := el(c).Observe(ctx, &electionpb.LeaderRequest{Name: []byte("/no/e")})
+			s, err := electionpb.NewElectionClient(c).Observe(ctx, &electionpb.LeaderRequest{Name: []byte("/no/e")})
 			if err != nil {
 				return err
 			}
 			_, err = s.Recv()
 			return err
 		}},
-		"/v3electionpb.Election/Resign": denied(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
-			_, err := el(c).Resign(ctx, &electionpb.ResignRequest{Leader: leader(f)})
+		"/v3electionpb.Election/Resign": deniedCase(func(ctx context.Context, c *grpc.ClientConn, f *rpcFixture) error {
+			_, err := electionpb.NewElectionClient(c).Resign(ctx, &electionpb.ResignRequest{Leader: deniedLeader(f)})
 			return err
 		}),
 	}
