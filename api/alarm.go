@@ -19,7 +19,15 @@ import (
 // r.Alarm for r.MemberID; DEACTIVATE clears exactly that member's alarm of
 // that type (etcdctl alarm disarm lists the alarms, then disarms each).
 // The response holds the alarms concerned, as etcd's.
+//
+// With auth enabled, GET needs a user and the other actions the root role,
+// as etcd 3.7.
 func (s *Server) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	if r.Action != pb.AlarmRequest_GET {
+		if err := s.checkAdmin(ctx); err != nil {
+			return nil, err
+		}
+	}
 	req := &pb.AlarmRequest{Action: r.Action, MemberID: r.MemberID, Alarm: r.Alarm}
 	return proposeWrite[*pb.AlarmResponse](ctx, s, &pb.InternalRaftRequest{Alarm: req})
 }
@@ -46,7 +54,7 @@ func (s *Server) checkQuota(ctx context.Context, r any) error {
 		return nil
 	}
 	req := &pb.InternalRaftRequest{Alarm: &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: s.cfg.MemberID, Alarm: pb.AlarmType_NOSPACE}}
-	if _, err := s.propose(ctx, req); err != nil {
+	if _, err := s.propose(asMember(ctx), req); err != nil {
 		s.lg.Warn("failed to raise the NOSPACE alarm", zap.Error(err))
 	}
 	return rpctypes.ErrGRPCNoSpace

@@ -148,7 +148,7 @@ func (s *Server) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) 
 		if err != nil {
 			return nil, toGRPC(err)
 		}
-		return pb.NewClusterClient(conn).MemberPromote(cctx, r)
+		return pb.NewClusterClient(conn).MemberPromote(forwardCtx(ctx, cctx), r)
 	}
 	if err != nil {
 		return nil, toGRPC(s.ctxErr(ctx, err))

@@ -178,7 +178,7 @@ func (c *HashChecker) Initial(ctx context.Context) error {
 // raiseCorrupt proposes a CORRUPT alarm for member (0: the whole cluster).
 func (s *Server) raiseCorrupt(ctx context.Context, member uint64) {
 	req := &pb.InternalRaftRequest{Alarm: &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: member, Alarm: pb.AlarmType_CORRUPT}}
-	if _, err := s.propose(ctx, req); err != nil {
+	if _, err := s.propose(asMember(ctx), req); err != nil {
 		s.lg.Warn("failed to raise the CORRUPT alarm", zap.String("corrupted-member-id", fmt.Sprintf("%x", member)), zap.Error(err))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/concord-kv/concord/apply"
+	"github.com/concord-kv/concord/auth"
 	"github.com/concord-kv/concord/lease"
 	"github.com/concord-kv/concord/membership"
 	"github.com/concord-kv/concord/mvcc"
@@ -22,6 +23,11 @@ func toGRPC(err error) error {
 	}
 	if _, ok := status.FromError(err); ok {
 		return err
+	}
+	for _, m := range authErrors {
+		if errors.Is(err, m.err) {
+			return m.grpc
+		}
 	}
 	switch {
 	case errors.Is(err, mvcc.ErrCompacted):
@@ -60,4 +66,26 @@ func toGRPC(err error) error {
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	}
 	return status.Error(codes.Unknown, err.Error())
+}
+
+// authErrors maps the auth package's errors to etcd's statuses of the same
+// text. auth.ErrNoPasswordUser has no rpctypes value: it goes out as
+// codes.Unknown with its own text, as etcd sends it.
+var authErrors = []struct{ err, grpc error }{
+	{auth.ErrRootUserNotExist, rpctypes.ErrGRPCRootUserNotExist},
+	{auth.ErrRootRoleNotExist, rpctypes.ErrGRPCRootRoleNotExist},
+	{auth.ErrUserAlreadyExist, rpctypes.ErrGRPCUserAlreadyExist},
+	{auth.ErrUserEmpty, rpctypes.ErrGRPCUserEmpty},
+	{auth.ErrUserNotFound, rpctypes.ErrGRPCUserNotFound},
+	{auth.ErrRoleAlreadyExist, rpctypes.ErrGRPCRoleAlreadyExist},
+	{auth.ErrRoleNotFound, rpctypes.ErrGRPCRoleNotFound},
+	{auth.ErrRoleEmpty, rpctypes.ErrGRPCRoleEmpty},
+	{auth.ErrAuthFailed, rpctypes.ErrGRPCAuthFailed},
+	{auth.ErrPermissionDenied, rpctypes.ErrGRPCPermissionDenied},
+	{auth.ErrRoleNotGranted, rpctypes.ErrGRPCRoleNotGranted},
+	{auth.ErrPermissionNotGranted, rpctypes.ErrGRPCPermissionNotGranted},
+	{auth.ErrAuthNotEnabled, rpctypes.ErrGRPCAuthNotEnabled},
+	{auth.ErrAuthOldRevision, rpctypes.ErrGRPCAuthOldRevision},
+	{auth.ErrInvalidAuthToken, rpctypes.ErrGRPCInvalidAuthToken},
+	{auth.ErrInvalidAuthMgmt, rpctypes.ErrGRPCInvalidAuthMgmt},
 }

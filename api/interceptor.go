@@ -20,10 +20,15 @@ func requireLeader(ctx context.Context) bool {
 }
 
 // UnaryInterceptor refuses calls carrying hasleader=true while the member
-// has no leader, with etcd's "no leader" error.
+// has no leader, with etcd's "no leader" error, then applies the method's
+// access rule (see authorize) and hands the caller to the handler.
 func (s *Server) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if requireLeader(ctx) && s.cfg.Raft.Status().Leader == 0 {
 		return nil, rpctypes.ErrGRPCNoLeader
+	}
+	ctx, err := s.authorize(ctx, info.FullMethod)
+	if err != nil {
+		return nil, err
 	}
 	return handler(ctx, req)
 }
@@ -32,6 +37,13 @@ func (s *Server) UnaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 func (s *Server) StreamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	if requireLeader(ss.Context()) && s.cfg.Raft.Status().Leader == 0 {
 		return rpctypes.ErrGRPCNoLeader
+	}
+	ctx, err := s.authorize(ss.Context(), info.FullMethod)
+	if err != nil {
+		return err
+	}
+	if ctx != ss.Context() {
+		ss = authServerStream{ServerStream: ss, ctx: ctx}
 	}
 	return handler(srv, ss)
 }

@@ -9,12 +9,16 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/concord-kv/concord/apply"
+	"github.com/concord-kv/concord/auth"
 	"github.com/concord-kv/concord/mvcc"
 )
 
 // Range serves etcd's KV.Range: linearizable unless r.Serializable.
 func (s *Server) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResponse, error) {
 	if err := checkRange(r); err != nil {
+		return nil, err
+	}
+	if err := s.checkKeys(ctx, func(st *auth.Store, ai *auth.AuthInfo) error { return checkRangeAuth(st, ai, r) }); err != nil {
 		return nil, err
 	}
 	if !r.Serializable {
@@ -41,6 +45,9 @@ const rangeStreamChunk = 1000
 func (s *Server) RangeStream(r *pb.RangeRequest, stream grpc.ServerStreamingServer[pb.RangeStreamResponse]) error {
 	ctx := stream.Context()
 	if err := checkRange(r); err != nil {
+		return err
+	}
+	if err := s.checkKeys(ctx, func(st *auth.Store, ai *auth.AuthInfo) error { return checkRangeAuth(st, ai, r) }); err != nil {
 		return err
 	}
 	if !r.Serializable {
@@ -127,6 +134,9 @@ func (s *Server) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, er
 	if err := checkPut(r); err != nil {
 		return nil, err
 	}
+	if err := s.checkKeys(ctx, func(st *auth.Store, ai *auth.AuthInfo) error { return s.checkPutAuth(st, ai, r) }); err != nil {
+		return nil, err
+	}
 	if err := s.checkQuota(ctx, r); err != nil {
 		return nil, err
 	}
@@ -138,6 +148,9 @@ func (s *Server) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*pb
 	if err := checkDelete(r); err != nil {
 		return nil, err
 	}
+	if err := s.checkKeys(ctx, func(st *auth.Store, ai *auth.AuthInfo) error { return checkDeleteAuth(st, ai, r) }); err != nil {
+		return nil, err
+	}
 	return proposeWrite[*pb.DeleteRangeResponse](ctx, s, &pb.InternalRaftRequest{DeleteRange: r})
 }
 
@@ -145,6 +158,9 @@ func (s *Server) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*pb
 // linearizable read, without a raft round of its own, as etcd does.
 func (s *Server) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error) {
 	if err := checkTxn(r, s.cfg.MaxTxnOps); err != nil {
+		return nil, err
+	}
+	if err := s.checkKeys(ctx, func(st *auth.Store, ai *auth.AuthInfo) error { return s.checkTxnAuth(st, ai, r) }); err != nil {
 		return nil, err
 	}
 	if apply.IsReadOnlyTxn(r) {
@@ -166,7 +182,12 @@ func (s *Server) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 
 // Compact serves etcd's KV.Compact; with r.Physical it returns only once
 // the compacted versions are removed from storage.
+//
+// With auth enabled only root may compact (etcd 3.6.9+).
 func (s *Server) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	if err := s.checkAdmin(ctx); err != nil {
+		return nil, err
+	}
 	res, err := s.propose(ctx, &pb.InternalRaftRequest{Compaction: r})
 	s.size.invalidate()
 	if err != nil {

@@ -14,7 +14,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
+	"github.com/concord-kv/concord/auth"
 	"github.com/concord-kv/concord/lease"
 	"github.com/concord-kv/concord/membership"
 )
@@ -139,13 +141,27 @@ func (s *Server) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.L
 
 // LeaseRevoke serves etcd's Lease.LeaseRevoke: the lease and all its keys
 // go in one revision. ErrGRPCLeaseNotFound if unknown.
+//
+// With auth enabled the caller needs write permission on every key
+// attached (checked here and again in the apply loop), as etcd.
 func (s *Server) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
+	if err := s.checkLeaseAuth(ctx, r.ID, false); err != nil {
+		return nil, err
+	}
 	return proposeWrite[*pb.LeaseRevokeResponse](ctx, s, &pb.InternalRaftRequest{LeaseRevoke: r})
 }
 
 // LeaseTimeToLive serves etcd's Lease.LeaseTimeToLive: answered by the
 // leader (followers forward); an unknown lease gets TTL -1, as etcd.
+//
+// With auth enabled the caller must be a user, and with r.Keys needs read
+// permission on every attached key, as etcd 3.7.
 func (s *Server) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	if r.Keys {
+		if err := s.checkLeaseAuth(ctx, r.ID, true); err != nil {
+			return nil, err
+		}
+	}
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	if !s.localLeader(cctx) {
@@ -153,7 +169,7 @@ func (s *Server) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveReque
 		if err != nil {
 			return nil, toGRPC(err)
 		}
-		return lc.LeaseTimeToLive(cctx, r)
+		return lc.LeaseTimeToLive(forwardCtx(ctx, cctx), r)
 	}
 	granted, remaining, keys, err := s.cfg.Lessor.TimeToLive(r.ID, s.now())
 	if errors.Is(err, lease.ErrLeaseNotFound) {
@@ -170,8 +186,16 @@ func (s *Server) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveReque
 }
 
 // LeaseLeases serves etcd's Lease.LeaseLeases from this member's lessor.
+//
+// With auth enabled a caller without the root role needs read permission
+// on every key attached to any lease, as etcd 3.7.
 func (s *Server) LeaseLeases(ctx context.Context, _ *pb.LeaseLeasesRequest) (*pb.LeaseLeasesResponse, error) {
 	ids := s.cfg.Lessor.Leases()
+	for _, id := range ids {
+		if err := s.checkLeaseAuth(ctx, id, true); err != nil {
+			return nil, err
+		}
+	}
 	resp := &pb.LeaseLeasesResponse{Header: s.header(s.cfg.KV.Rev()), Leases: make([]*pb.LeaseStatus, len(ids))}
 	for i, id := range ids {
 		resp.Leases[i] = &pb.LeaseStatus{ID: id}
@@ -198,6 +222,10 @@ func (s *Server) LeaseKeepAlive(stream grpc.BidiStreamingServer[pb.LeaseKeepAliv
 			return nil
 		}
 		if err != nil {
+			return err
+		}
+		// As etcd 3.7: a user, with write permission on the lease's keys.
+		if err := s.checkLeaseAuth(ctx, req.ID, false); err != nil {
 			return err
 		}
 		var resp *pb.LeaseKeepAliveResponse
@@ -237,7 +265,7 @@ func (s *Server) LeaseKeepAlive(stream grpc.BidiStreamingServer[pb.LeaseKeepAliv
 				if err != nil {
 					continue
 				}
-				fctx, c := context.WithCancel(ctx)
+				fctx, c := context.WithCancel(forwardCtx(ctx, ctx))
 				f, err := lc.LeaseKeepAlive(fctx)
 				if err != nil {
 					c()
@@ -262,4 +290,32 @@ func (s *Server) LeaseKeepAlive(stream grpc.BidiStreamingServer[pb.LeaseKeepAliv
 			return err
 		}
 	}
+}
+
+// checkLeaseAuth refuses, while auth is enabled, an anonymous caller and a
+// caller without permission (read if read, else write) on a key attached
+// to lease id; root may do all.
+func (s *Server) checkLeaseAuth(ctx context.Context, id int64, read bool) error {
+	return s.checkKeys(ctx, func(st *auth.Store, ai *auth.AuthInfo) error {
+		if ai.Username == "" {
+			return auth.ErrUserEmpty
+		}
+		return s.checkLeaseKeys(st, ai, id, read)
+	})
+}
+
+// forwardCtx is out carrying the caller's token from the incoming context
+// in, so that a request forwarded to the leader is authorised there as
+// the caller.
+func forwardCtx(in, out context.Context) context.Context {
+	md, ok := metadata.FromIncomingContext(in)
+	if !ok {
+		return out
+	}
+	for _, k := range []string{rpctypes.TokenFieldNameGRPC, rpctypes.TokenFieldNameSwagger} {
+		if v := md.Get(k); len(v) > 0 {
+			return metadata.AppendToOutgoingContext(out, rpctypes.TokenFieldNameGRPC, v[0])
+		}
+	}
+	return out
 }

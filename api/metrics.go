@@ -87,6 +87,9 @@ type Metrics struct {
 	// registered by the raft layer: the API raises it while a proposal
 	// waits to be applied. Set it before New; nil: not tracked.
 	ProposalsPending prometheus.Gauge
+	// AuthFailures is concord_auth_authenticate_failures_total: refused
+	// Authenticate calls (etcd has no such series).
+	AuthFailures prometheus.Counter
 }
 
 // NewMetrics builds the API metrics and registers them on reg (nil: not
@@ -129,6 +132,8 @@ func NewMetrics(reg prometheus.Registerer, extensive bool) (*Metrics, error) {
 			Help: "The latency distribution of backend snapshots.", Buckets: prometheus.ExponentialBuckets(.01, 2, 17)}),
 		PromoteSuccesses: counter("server", "learner_promote_successes",
 			"The total number of successful learner promotions while this member is leader."),
+		AuthFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "concord", Subsystem: "auth", Name: "authenticate_failures_total",
+			Help: "The total number of Authenticate requests refused (wrong user or password, or failed to commit)."}),
 		PromoteFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "etcd", Subsystem: "server", Name: "learner_promote_failures",
 			Help: "The total number of failed learner promotions (likely learner not ready) while this member is leader."}, []string{"Reason"}),
 	}
@@ -137,7 +142,7 @@ func NewMetrics(reg prometheus.Registerer, extensive bool) (*Metrics, error) {
 	}
 	cs := []prometheus.Collector{m.GRPC, m.SentBytes, m.ReceivedBytes, m.ClientRequests, m.Put, m.Delete, m.Range, m.Txn,
 		m.OldPut, m.OldDelete, m.OldRange, m.OldTxn, m.RangeDuration, m.DefragDuration, m.DefragInflight, m.SnapshotDuration,
-		m.PromoteSuccesses, m.PromoteFailures}
+		m.PromoteSuccesses, m.PromoteFailures, m.AuthFailures}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
 			for _, done := range cs[:i] {
@@ -416,4 +421,12 @@ func (m *Metrics) promoted(err error) {
 		return
 	}
 	m.PromoteFailures.WithLabelValues(rpctypes.ErrorDesc(err)).Inc()
+}
+
+// authFailed counts a refused Authenticate.
+func (m *Metrics) authFailed() {
+	if m == nil || m.AuthFailures == nil {
+		return
+	}
+	m.AuthFailures.Inc()
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/concord-kv/concord/alarm"
 	"github.com/concord-kv/concord/apply"
+	"github.com/concord-kv/concord/auth"
 	"github.com/concord-kv/concord/lease"
 	"github.com/concord-kv/concord/membership"
 	"github.com/concord-kv/concord/mvcc"
@@ -110,6 +111,10 @@ type Config struct {
 	// Metrics, if set, counts proposals pending (see Metrics); the gRPC
 	// server takes its ServerOptions.
 	Metrics *Metrics
+	// Auth is the member's auth store (users, roles, tokens); nil serves
+	// without access control and answers the Auth RPCs with
+	// "authentication is not enabled".
+	Auth *auth.Store
 }
 
 // Server implements the gRPC services.
@@ -119,6 +124,8 @@ type Server struct {
 	pb.UnimplementedClusterServer
 	pb.UnimplementedWatchServer
 	pb.UnimplementedLeaseServer
+	// Every Auth RPC is implemented (auth.go); a new one fails to compile.
+	pb.UnsafeAuthServer
 
 	cfg Config
 	lg  *zap.Logger
@@ -185,10 +192,30 @@ func (s *Server) fillHeader(h *pb.ResponseHeader) *pb.ResponseHeader {
 	return h
 }
 
-// propose replicates r and waits until this member applied it.
+// propose replicates r and waits until this member applied it. While
+// auth is enabled the header names the caller of ctx and the auth revision
+// its token was checked at, so the apply loop authorises the entry
+// against the auth state it is applied in.
 func (s *Server) propose(ctx context.Context, r *pb.InternalRaftRequest) (*apply.Result, error) {
 	id := s.ids.next()
-	r.Header = &pb.RequestHeader{ID: id}
+	h := &pb.RequestHeader{ID: id}
+	if r.Authenticate != nil && r.Header != nil {
+		h.AuthRevision = r.Header.AuthRevision // the revision the password was checked at
+	}
+	r.Header = h
+	if s.cfg.Auth != nil && s.cfg.Auth.Enabled() && r.Authenticate == nil {
+		if internalCall(ctx) {
+			r.Header.Username, r.Header.AuthRevision = auth.RootUser, s.cfg.Auth.Revision()
+		} else {
+			ai, err := s.callerFrom(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if ai != nil {
+				r.Header.Username, r.Header.AuthRevision = ai.Username, ai.Revision
+			}
+		}
+	}
 	data, err := proto.Marshal(r)
 	if err != nil {
 		return nil, err
@@ -244,10 +271,26 @@ func (s *Server) linearizableBarrier(ctx context.Context) error {
 	return nil
 }
 
+// internalKey marks a context of the member's own proposals.
+type internalKey struct{}
+
+// asMember marks ctx as the member's own (lease expiry, checkpoints,
+// published attributes, alarms it raises): its proposals are authorised
+// as the root user, as etcd's are.
+func asMember(ctx context.Context) context.Context {
+	return context.WithValue(ctx, internalKey{}, true)
+}
+
+func internalCall(ctx context.Context) bool {
+	v, _ := ctx.Value(internalKey{}).(bool)
+	return v
+}
+
 // ProposeInternal replicates an internal request (such as this member's
-// published attributes) and waits until this member applied it.
+// published attributes) and waits until this member applied it; it is
+// authorised as the member itself (root), never as a client.
 func (s *Server) ProposeInternal(ctx context.Context, r *pb.InternalRaftRequest) error {
-	res, err := s.propose(ctx, r)
+	res, err := s.propose(asMember(ctx), r)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/concord-kv/concord/alarm"
+	"github.com/concord-kv/concord/auth"
 	"github.com/concord-kv/concord/lease"
 	"github.com/concord-kv/concord/membership"
 	"github.com/concord-kv/concord/mvcc"
@@ -44,6 +45,11 @@ type Config struct {
 	// entries; New and Restore load it from DB. While NOSPACE or CORRUPT is
 	// active, writes are refused (see the alarm package). Nil: no alarms.
 	Alarms *alarm.Store
+	// Auth holds users, roles and the enabled flag, written by the auth
+	// entries; New and Restore load it from DB. While auth is enabled,
+	// committed writes are checked against the user in their header (see
+	// authRefused). Nil: auth entries are ErrUnknownRequest.
+	Auth *auth.Store
 	// WarnApplyDuration is etcd's --warning-apply-duration (100ms): a
 	// request slower to apply is logged as "apply request took too long".
 	WarnApplyDuration time.Duration
@@ -87,6 +93,11 @@ func New(cfg Config) (*Applier, error) {
 	}
 	if cfg.Alarms != nil {
 		if err := cfg.Alarms.Load(cfg.DB); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Auth != nil {
+		if err := cfg.Auth.Load(cfg.DB); err != nil {
 			return nil, err
 		}
 	}
@@ -245,6 +256,11 @@ func (a *Applier) Restore(write func(*pebble.Batch) error) error {
 			return err
 		}
 	}
+	if a.cfg.Auth != nil {
+		if err := a.cfg.Auth.Load(a.cfg.DB); err != nil {
+			return err
+		}
+	}
 	ai, err := storage.ReadAppliedIndex(a.cfg.DB)
 	if err != nil {
 		return err
@@ -308,6 +324,8 @@ func requestKind(r *pb.InternalRaftRequest) string {
 		return "compaction"
 	case r.Alarm != nil:
 		return "alarm"
+	case r.Authenticate != nil:
+		return "authenticate"
 	}
 	return "other"
 }
@@ -343,6 +361,12 @@ func (a *Applier) applyConfChange(b *pebble.Batch, t raftpb.ConfChangeType, node
 }
 
 func (a *Applier) applyRequest(b *pebble.Batch, r *pb.InternalRaftRequest) (*Result, []*mvccpb.Event, error) {
+	if res, evs, handled, err := a.applyAuth(b, r); handled {
+		return res, evs, err
+	}
+	if err := a.authRefused(r); err != nil {
+		return &Result{Err: err}, nil, nil
+	}
 	if err := a.refused(r); err != nil {
 		return &Result{Err: err}, nil, nil
 	}

@@ -3,8 +3,12 @@ package auth
 import (
 	"context"
 	"errors"
+	"io"
+	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"go.etcd.io/etcd/api/v3/authpb"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -38,6 +42,29 @@ var (
 	ErrInvalidAuthMgmt      = errors.New("auth: invalid auth management")
 )
 
+// Errors of the --auth-token option and of JWT signing, with etcd's texts
+// (NewStore and Apply of Authenticate return them).
+var (
+	// ErrPermissionNotGiven: RoleGrantPermission without a permission
+	// (etcd's "permission not given").
+	ErrPermissionNotGiven = errors.New("auth: permission not given")
+	// ErrInvalidAuthOpts: --auth-token is neither "simple" nor "jwt,…", or
+	// an option is not key=value or repeated.
+	ErrInvalidAuthOpts = errors.New("auth: invalid auth options")
+	// ErrInvalidAuthMethod: sign-method is missing or unknown.
+	ErrInvalidAuthMethod = errors.New("auth: invalid auth signing method")
+	// ErrMissingKey: the sign method needs a key file that was not given.
+	ErrMissingKey = errors.New("auth: missing key data")
+	// ErrKeyMismatch: pub-key is not the public half of priv-key.
+	ErrKeyMismatch = errors.New("auth: public and private keys don't match")
+	// ErrVerifyOnly: only pub-key was given, so this member cannot sign
+	// tokens (Authenticate fails on it).
+	ErrVerifyOnly = errors.New("auth: token signing attempted with verify-only key")
+	// ErrStorage wraps a failure to write the apply batch; unlike the
+	// errors above it is no answer to the request: the member must stop.
+	ErrStorage = errors.New("auth: storage failure")
+)
+
 // AuthInfo identifies the caller of a request: the user name and the auth
 // revision its token (or certificate check) was validated at.
 type AuthInfo struct {
@@ -48,76 +75,85 @@ type AuthInfo struct {
 // Config configures a Store.
 type Config struct {
 	// Token is --auth-token: "simple" or "jwt,pub-key=…,priv-key=…,
-	// sign-method=…,ttl=…" as etcd's.
+	// sign-method=…,ttl=…" as etcd's. Empty means "simple".
 	Token string
-	// TokenTTL is --auth-token-ttl for simple tokens (etcd: 300s).
+	// TokenTTL is --auth-token-ttl for simple tokens (etcd: 300s; 0 or
+	// less means 300).
 	TokenTTL int64 // seconds
-	// BcryptCost is --bcrypt-cost (etcd: 10).
+	// BcryptCost is --bcrypt-cost (etcd: 10; 0 means 10).
 	BcryptCost int
+	// Now is the clock for token expiry (simple tokens' TTL, JWT exp);
+	// nil means time.Now.
+	Now func() time.Time
+	// Rand is the source of simple tokens and of the password cache key;
+	// nil means crypto/rand.
+	Rand io.Reader
 }
 
 // Store is the auth state of one member. See the package doc.
-type Store struct{}
+type Store struct {
+	cfg    Config
+	now    func() time.Time
+	tokens *simpleTokens // nil with JWT
+	jwt    *jwtProvider  // nil with simple tokens
+	pw     *passwordCache
 
-// NewStore returns a store for cfg; Load fills it from storage. A bad
-// --auth-token value is an error with etcd's text.
-func NewStore(cfg Config) (*Store, error) { return &Store{}, nil }
+	mu      sync.RWMutex // guards the fields below; Apply and Load hold it for writing
+	enabled bool
+	rev     uint64
+	users   map[string]*authpb.User
+	roles   map[string]*authpb.Role
+	changed chan struct{} // closed and replaced at every change
 
-// Load replaces the in-memory view with the records in r (at start and
-// after a raft snapshot was installed).
-func (s *Store) Load(r pebble.Reader) error { return nil }
+	pmu   sync.Mutex            // guards perms; taken under mu (read or write)
+	perms map[string]*userPerms // merged permissions per user, dropped at every change
+}
 
 // Apply applies an auth request of a committed entry (r.AuthEnable …
-// r.RoleRevokePermission, r.Authenticate) to w and memory; handled is
-// false when r is no auth request. resp is the matching etcdserverpb
-// response without its header; err an auth error (nothing changed).
+// r.RoleRevokePermission, r.Authenticate, and the read requests etcd 3.4
+// also sent through raft: AuthStatus, UserGet/List, RoleGet/List) to w and
+// memory; handled is false when r is no auth request. resp is the matching
+// etcdserverpb response without its header; err an auth error (nothing
+// changed), or one wrapping ErrStorage (the member must stop).
+//
+// While auth is enabled, every request but Authenticate needs the root
+// role of r.Header.Username at r.Header.AuthRevision (IsAdminPermitted), as
+// etcd's authApplierV3. An Authenticate whose header carries an auth
+// revision older than the current one (the password was checked against
+// an older state) is ErrAuthOldRevision; the receiving member retries.
 func (s *Store) Apply(w pebble.Writer, r *pb.InternalRaftRequest) (resp proto.Message, handled bool, err error) {
-	return nil, false, nil
+	return s.apply(w, r)
 }
 
 // Enabled reports whether auth is enabled.
-func (s *Store) Enabled() bool { return false }
+func (s *Store) Enabled() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.enabled
+}
 
-// Revision returns the auth revision.
-func (s *Store) Revision() uint64 { return 0 }
+// Revision returns the auth revision (1 in a new cluster, as etcd's).
+func (s *Store) Revision() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.rev
+}
 
 // Changed returns a channel closed at the next change of the auth
-// revision (watch streams re-check their permissions then).
-func (s *Store) Changed() <-chan struct{} { return nil }
-
-// HashPassword returns the bcrypt hash of password at the configured cost;
-// called on the member that received UserAdd/UserChangePassword.
-func (s *Store) HashPassword(password string) (string, error) { return "", nil }
-
-// CheckPassword verifies name's password off the apply loop and returns
-// the auth revision it was checked at; ErrAuthFailed as etcd's.
-func (s *Store) CheckPassword(name, password string) (uint64, error) { return 0, nil }
-
-// NewSimpleToken returns the opaque token the receiving member puts in
-// InternalAuthenticateRequest.SimpleToken; empty for JWT.
-func (s *Store) NewSimpleToken() string { return "" }
+// revision or of the enabled flag (watch streams re-check their
+// permissions then).
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.changed
+}
 
 // AuthInfoFromContext returns the caller of an incoming gRPC request: the
-// user of its "token" metadata (ErrInvalidAuthToken if unknown or
-// expired), else the CN of its verified client certificate, else nil.
-func (s *Store) AuthInfoFromContext(ctx context.Context) (*AuthInfo, error) { return nil, nil }
-
-// IsRangePermitted reports whether ai may read [key, end) (end empty: the
-// key alone), as etcd's: nil, ErrUserEmpty, ErrAuthOldRevision or
-// ErrPermissionDenied. Always nil while auth is disabled.
-func (s *Store) IsRangePermitted(ai *AuthInfo, key, end []byte) error { return nil }
-
-// IsPutPermitted reports whether ai may write key.
-func (s *Store) IsPutPermitted(ai *AuthInfo, key []byte) error { return nil }
-
-// IsDeleteRangePermitted reports whether ai may write [key, end).
-func (s *Store) IsDeleteRangePermitted(ai *AuthInfo, key, end []byte) error { return nil }
-
-// IsAdminPermitted reports whether ai holds the root role.
-func (s *Store) IsAdminPermitted(ai *AuthInfo) error { return nil }
-
-// UserGet, UserList, RoleGet, RoleList answer the read RPCs from memory.
-func (s *Store) UserGet(name string) (*pb.AuthUserGetResponse, error) { return nil, nil }
-func (s *Store) UserList() *pb.AuthUserListResponse                   { return nil }
-func (s *Store) RoleGet(name string) (*pb.AuthRoleGetResponse, error) { return nil, nil }
-func (s *Store) RoleList() *pb.AuthRoleListResponse                   { return nil }
+// user of its "token" metadata, or of its "authorization" metadata (the
+// JSON gateway's Authorization header), ErrInvalidAuthToken if unknown or
+// expired; else the CN of its verified client certificate (at the current
+// revision; not for requests the gateway forwards, whose TLS peer is this
+// member); else nil. Always nil, nil while auth is disabled.
+func (s *Store) AuthInfoFromContext(ctx context.Context) (*AuthInfo, error) {
+	return s.authInfoFromContext(ctx)
+}

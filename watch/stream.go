@@ -202,7 +202,42 @@ func (s *Stream) Create(r *pb.WatchCreateRequest) {
 
 // Cancel handles a WatchCancelRequest: the watcher stops and a canceled
 // response is sent; unknown IDs are ignored as etcd does.
-func (s *Stream) Cancel(id int64) {
+func (s *Stream) Cancel(id int64) { s.CancelWithReason(id, "") }
+
+// Refuse answers a create request the server will not serve (such as one
+// the caller has no permission for) as etcd: a response with watch ID -1,
+// created and canceled, carrying reason as cancel_reason.
+func (s *Stream) Refuse(reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.ctrl = append(s.ctrl, &pb.WatchResponse{Header: s.hub.cfg.Header(s.hub.Rev()), WatchId: progressWatchID, Created: true, Canceled: true, CancelReason: reason})
+	s.wakeSender()
+}
+
+// Range is the key range of one watcher of a stream: [Key, End), End
+// empty for the key alone.
+type Range struct {
+	ID       int64
+	Key, End []byte
+}
+
+// Ranges returns the key ranges of the stream's watchers (in no order).
+func (s *Stream) Ranges() []Range {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Range, 0, len(s.watchers))
+	for _, w := range s.watchers {
+		out = append(out, Range{ID: w.id, Key: w.key, End: w.end})
+	}
+	return out
+}
+
+// CancelWithReason stops watcher id with a canceled response carrying
+// reason as cancel_reason (empty: none); unknown IDs are ignored.
+func (s *Stream) CancelWithReason(id int64, reason string) {
 	s.mu.Lock()
 	w := s.watchers[id]
 	if w == nil {
@@ -210,7 +245,7 @@ func (s *Stream) Cancel(id int64) {
 		return
 	}
 	s.dropLocked(w)
-	s.ctrl = append(s.ctrl, &pb.WatchResponse{Header: s.hub.cfg.Header(s.hub.Rev()), WatchId: id, Canceled: true})
+	s.ctrl = append(s.ctrl, &pb.WatchResponse{Header: s.hub.cfg.Header(s.hub.Rev()), WatchId: id, Canceled: true, CancelReason: reason})
 	s.mu.Unlock()
 	s.hub.remove(w)
 	s.hub.cfg.Metrics.watchers(-1)

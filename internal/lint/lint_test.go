@@ -23,6 +23,7 @@ var layer = map[string]int{
 	"membership":          1,
 	"lease":               1,
 	"alarm":               1,
+	"auth":                1,
 	"apply":               2,
 	"watch":               2,
 	"snapshot":            2,
@@ -117,7 +118,7 @@ func TestNoGlobalMetricRegistration(t *testing.T) {
 
 // pure packages are state machines driven by their inputs; their tests
 // never sleep.
-var pure = map[string]bool{"storage": true, "mvcc": true, "membership": true, "apply": true, "config": true, "lease": true}
+var pure = map[string]bool{"storage": true, "mvcc": true, "membership": true, "apply": true, "config": true, "lease": true, "auth": true}
 
 func TestNoSleepInPureTests(t *testing.T) {
 	for _, p := range listPackages(t) {
