@@ -48,7 +48,10 @@ func (h *harness) do(reqs ...*pb.InternalRaftRequest) []*Result {
 	var chans []<-chan *Result
 	for _, r := range reqs {
 		h.index++
-		r.Header = &pb.RequestHeader{ID: h.index}
+		if r.Header == nil {
+			r.Header = &pb.RequestHeader{}
+		}
+		r.Header.ID = h.index // keeps a test's Username and AuthRevision
 		data, err := proto.Marshal(r)
 		if err != nil {
 			h.t.Fatal(err)

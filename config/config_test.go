@@ -423,13 +423,13 @@ func TestDeferred(t *testing.T) {
 	c.PeerTLS = TLSInfo{CertFile: "p.crt", KeyFile: "p.key", AutoTLS: true}
 	c.Discovery.SRV = "example.com"
 	c.ListenClientHTTPURLs = mustURLs("http://127.0.0.1:2378")
-	c.AuthToken = "jwt,pub-key=a"
+	c.AuthToken = "jwt,pub-key=a" // implemented: not deferred
 	c.EnableLogRotation = true
 	c.Tracing.Enabled = true
 	c.FeatureGates[GateInitialCorruptCheck] = true // implemented: not deferred
 	c.MaxWALs = 0
 	want := []string{
-		"auth-token", "discovery-srv",
+		"discovery-srv",
 		"enable-distributed-tracing", "enable-log-rotation", "max-wals",
 	}
 	got := c.Deferred()

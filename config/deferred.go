@@ -21,11 +21,6 @@ type deferredRow struct {
 }
 
 var deferredTable = []deferredRow{
-	// Auth.
-	{"auth-token", "JWT tokens are not implemented yet: simple tokens are issued", func(c *Config) bool {
-		return len(c.AuthToken) >= 3 && c.AuthToken[:3] == "jwt"
-	}},
-
 	// Clustering.
 	{"discovery", reasonDiscovery, func(c *Config) bool { return c.Discovery.URL != "" }},
 	{"discovery-proxy", reasonDiscovery, func(c *Config) bool { return c.Discovery.Proxy != "" }},

@@ -7,7 +7,9 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.etcd.io/etcd/api/v3/etcdserverpb/gw"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -15,13 +17,20 @@ import (
 // /v3/lease/grant, ...; POST with a JSON body; bytes as base64, 64-bit
 // integers as strings, proto field names, zero values omitted, as etcd
 // 3.6) by calling the member's own gRPC services through conn; /v3beta/
-// paths are rewritten to /v3/ as etcd does.
+// paths are rewritten to /v3/ as etcd does. The Authorization header (the
+// token /v3/auth/authenticate returned) reaches the services as the
+// "token" metadata, as the Go client sends it.
 func gatewayHandler(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 	mux := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
 		Marshaler: &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
 		},
+	}), runtime.WithMetadata(func(_ context.Context, r *http.Request) metadata.MD {
+		if tok := r.Header.Get("Authorization"); tok != "" {
+			return metadata.Pairs(rpctypes.TokenFieldNameGRPC, tok)
+		}
+		return nil
 	}))
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		gw.RegisterKVHandler, gw.RegisterWatchHandler, gw.RegisterLeaseHandler,

@@ -16,6 +16,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/concord-kv/concord/api"
+	"github.com/concord-kv/concord/auth"
 	"github.com/concord-kv/concord/apply"
 	"github.com/concord-kv/concord/config"
 	"github.com/concord-kv/concord/membership"
@@ -247,10 +248,7 @@ func applyOp(r *pb.InternalRaftRequest) string {
 //     The action series are the ones a fresh etcd 3.6 member shows
 //     (getRecursive reads; create and set writes), at 0;
 //   - the gRPC proxy (etcd_grpc_proxy_*): etcd's binary registers them
-//     whether or not it runs as "etcd grpc-proxy"; Concord has no proxy;
-//   - etcd_debugging_auth_revision: the revision of etcd's auth store,
-//     which starts at 1 and moves with every auth change. Concord serves no
-//     Auth API, so its auth state never changes from etcd's initial one.
+//     whether or not it runs as "etcd grpc-proxy"; Concord has no proxy.
 func registerAbsentSubsystems(reg prometheus.Registerer) {
 	store := func(name, help string) prometheus.Collector {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "etcd_debugging", Subsystem: "store", Name: name, Help: help})
@@ -277,8 +275,6 @@ func registerAbsentSubsystems(reg prometheus.Registerer) {
 		proxyGauge("watchers_coalescing_total", "Total number of current watchers coalescing"),
 		prometheus.NewCounter(prometheus.CounterOpts{Namespace: "etcd", Subsystem: "grpc_proxy", Name: "events_coalescing_total",
 			Help: "Total number of events coalescing"}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "etcd_debugging", Subsystem: "auth", Name: "revision",
-			Help: "The current revision of auth store."}, func() float64 { return 1 }),
 	)
 }
 
@@ -379,4 +375,12 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// registerAuthMetrics registers etcd_debugging_auth_revision, etcd's gauge
+// of the auth store's revision (1 in a new cluster, one more with every
+// auth change), read at scrape time.
+func registerAuthMetrics(reg prometheus.Registerer, st *auth.Store) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "etcd_debugging", Subsystem: "auth", Name: "revision",
+		Help: "The current revision of auth store."}, func() float64 { return float64(st.Revision()) }))
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/concord-kv/concord/alarm"
 	"github.com/concord-kv/concord/api"
 	"github.com/concord-kv/concord/apply"
+	"github.com/concord-kv/concord/auth"
 	"github.com/concord-kv/concord/config"
 	"github.com/concord-kv/concord/lease"
 	"github.com/concord-kv/concord/membership"
@@ -65,6 +66,11 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	mtls, err := newMemberTLS(cfg, lg)
 	if err != nil {
 		return err
+	}
+	// So is --auth-token (a JWT's key files and sign method).
+	authStore, err := auth.NewStore(auth.Config{Token: cfg.AuthToken, TokenTTL: int64(cfg.AuthTokenTTL / time.Second), BcryptCost: int(cfg.BcryptCost)})
+	if err != nil {
+		return fmt.Errorf("server: --auth-token: %w", err)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("server: create data dir: %w", err)
@@ -136,8 +142,9 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	if err := lessor.Load(db); err != nil {
 		return err
 	}
+	registerAuthMetrics(reg, authStore)
 	alarms := alarm.NewStore()
-	applier, err := apply.New(apply.Config{DB: db, KV: kv, Cluster: cluster, Lessor: lessor, Alarms: alarms, Logger: lg,
+	applier, err := apply.New(apply.Config{DB: db, KV: kv, Cluster: cluster, Lessor: lessor, Alarms: alarms, Auth: authStore, Logger: lg,
 		WarnApplyDuration: cfg.WarningApplyDuration, OnApplied: hub.Notify, OnRequest: mm.onRequest, OnCommit: mm.onCommit})
 	if err != nil {
 		return err
@@ -229,6 +236,7 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		Version:             config.APIVersion,
 		QuotaBackendBytes:   cfg.QuotaBytes(),
 		Alarms:              alarms,
+		Auth:                authStore,
 		PeerTLS:             peerTLS,
 		ForwardTLS:          forwardTLS,
 		DBSize:              func() (int64, int64) { return dbSize(db) },
@@ -365,6 +373,7 @@ func newGRPCServer(cfg *config.Config, svc *api.Server, m *api.Metrics) *grpc.Se
 	pb.RegisterClusterServer(gs, svc)
 	pb.RegisterWatchServer(gs, svc)
 	pb.RegisterLeaseServer(gs, svc)
+	pb.RegisterAuthServer(gs, svc)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)
