@@ -10,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/concord-kv/concord/tests/concordtest"
 )
@@ -269,5 +272,64 @@ func TestAuthSnapshotRestoreKeepsUsersAndRoles(t *testing.T) {
 	st, err := root.AuthStatus(ctx)
 	if err != nil || !st.Enabled {
 		t.Fatalf("auth status after restore: %+v %v", st, err)
+	}
+}
+
+// TestAuthTokenUsableOnEveryMemberAtOnce: a simple token handed out by one
+// member is accepted at once by the others, even before they applied the
+// Authenticate entry. etcdctl 3.4 authenticates on its first endpoint and
+// then opens a watch on whichever endpoint its balancer picks
+// (TestAuthEtcdctlSideBySide's watch); etcd 3.4 serves a linearizable
+// Range there since it looks the token up after the ReadIndex wait. Each
+// round authenticates on one member and at once sends a linearizable
+// Range to a second and a watch to the third; every one must be served.
+// (A member that does not know a token yet can wait for its applied index
+// to reach the commit index, as a linearizable read does, before it
+// refuses the token.)
+func TestAuthTokenUsableOnEveryMemberAtOnce(t *testing.T) {
+	c := newCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	addRoot(t, ctx, c.Client(t))
+	if _, err := c.Client(t).AuthEnable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conns := make([]*grpc.ClientConn, len(c.Members))
+	for i, m := range c.Members {
+		conns[i] = dialRaw(t, m)
+	}
+	refused := 0
+	for round := range 30 {
+		a, r, w := round%3, (round+1)%3, (round+2)%3
+		ar, err := pb.NewAuthClient(conns[a]).Authenticate(ctx, &pb.AuthenticateRequest{Name: "root", Password: "rootpw"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tctx, tcancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, rpctypes.TokenFieldNameGRPC, ar.Token))
+		ws, werr := pb.NewWatchClient(conns[w]).Watch(tctx)
+		if werr == nil {
+			// A stream the server ended reports why on Recv, not on Send.
+			_ = ws.Send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{
+				CreateRequest: &pb.WatchCreateRequest{Key: []byte("k")}}})
+		}
+		_, rerr := pb.NewKVClient(conns[r]).Range(tctx, &pb.RangeRequest{Key: []byte("k")})
+		if rerr != nil {
+			refused++
+			t.Errorf("round %d: range on %s with a token from %s: %v", round, c.Members[r].Name, c.Members[a].Name, rerr)
+		}
+		if werr == nil {
+			var wr *pb.WatchResponse
+			if wr, werr = ws.Recv(); werr == nil && (!wr.Created || wr.Canceled) {
+				werr = errors.New(wr.CancelReason)
+			}
+		}
+		if werr != nil {
+			refused++
+			t.Errorf("round %d: watch on %s with a token from %s: %v", round, c.Members[w].Name, c.Members[a].Name, werr)
+		}
+		tcancel()
+	}
+	if refused > 0 {
+		t.Errorf("%d of 60 requests refused a fresh token", refused)
 	}
 }

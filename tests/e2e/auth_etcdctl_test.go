@@ -203,7 +203,6 @@ func TestAuthEtcdctlSideBySide(t *testing.T) {
 		return
 	}
 	sideBySide(t, etcd, concord, []ctlStep{
-		ok("user", "add", "root:rootpw"),
 		ok("user", "add", "wanda:wpw"),
 		ok("role", "add", "rw"),
 		ok("role", "grant-permission", "--prefix", "rw", "readwrite", "/w/"),
