@@ -9,7 +9,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/concord-kv/concord/apply"
-	"github.com/concord-kv/concord/auth"
 	"github.com/concord-kv/concord/lease"
 	"github.com/concord-kv/concord/membership"
 	"github.com/concord-kv/concord/mvcc"
@@ -24,10 +23,8 @@ func toGRPC(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
-	for _, m := range authErrors {
-		if errors.Is(err, m.err) {
-			return m.grpc
-		}
+	if g, ok := authErrToGRPC(err); ok {
+		return g
 	}
 	switch {
 	case errors.Is(err, mvcc.ErrCompacted):
@@ -66,26 +63,4 @@ func toGRPC(err error) error {
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	}
 	return status.Error(codes.Unknown, err.Error())
-}
-
-// authErrors maps the auth package's errors to etcd's statuses of the same
-// text. auth.ErrNoPasswordUser has no rpctypes value: it goes out as
-// codes.Unknown with its own text, as etcd sends it.
-var authErrors = []struct{ err, grpc error }{
-	{auth.ErrRootUserNotExist, rpctypes.ErrGRPCRootUserNotExist},
-	{auth.ErrRootRoleNotExist, rpctypes.ErrGRPCRootRoleNotExist},
-	{auth.ErrUserAlreadyExist, rpctypes.ErrGRPCUserAlreadyExist},
-	{auth.ErrUserEmpty, rpctypes.ErrGRPCUserEmpty},
-	{auth.ErrUserNotFound, rpctypes.ErrGRPCUserNotFound},
-	{auth.ErrRoleAlreadyExist, rpctypes.ErrGRPCRoleAlreadyExist},
-	{auth.ErrRoleNotFound, rpctypes.ErrGRPCRoleNotFound},
-	{auth.ErrRoleEmpty, rpctypes.ErrGRPCRoleEmpty},
-	{auth.ErrAuthFailed, rpctypes.ErrGRPCAuthFailed},
-	{auth.ErrPermissionDenied, rpctypes.ErrGRPCPermissionDenied},
-	{auth.ErrRoleNotGranted, rpctypes.ErrGRPCRoleNotGranted},
-	{auth.ErrPermissionNotGranted, rpctypes.ErrGRPCPermissionNotGranted},
-	{auth.ErrAuthNotEnabled, rpctypes.ErrGRPCAuthNotEnabled},
-	{auth.ErrAuthOldRevision, rpctypes.ErrGRPCAuthOldRevision},
-	{auth.ErrInvalidAuthToken, rpctypes.ErrGRPCInvalidAuthToken},
-	{auth.ErrInvalidAuthMgmt, rpctypes.ErrGRPCInvalidAuthMgmt},
 }

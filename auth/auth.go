@@ -118,9 +118,12 @@ type Store struct {
 //
 // While auth is enabled, every request but Authenticate needs the root
 // role of r.Header.Username at r.Header.AuthRevision (IsAdminPermitted), as
-// etcd's authApplierV3. An Authenticate whose header carries an auth
-// revision older than the current one (the password was checked against
-// an older state) is ErrAuthOldRevision; the receiving member retries.
+// etcd's authApplierV3. An Authenticate whose header names no user but
+// carries an auth revision (set by the receiving member to the revision
+// CheckPassword returned) older than the current one is
+// ErrAuthOldRevision: the password was checked against an older state and
+// the receiving member should check again. With a Username in the header
+// (the caller's token), the revision is not checked for Authenticate.
 func (s *Store) Apply(w pebble.Writer, r *pb.InternalRaftRequest) (resp proto.Message, handled bool, err error) {
 	return s.apply(w, r)
 }

@@ -226,3 +226,32 @@ func TestLoadRoundTrip(t *testing.T) {
 		t.Fatal("token survived a Load where auth is disabled")
 	}
 }
+
+// TestAuthenticateRevision: an Authenticate checked at an older revision
+// (header revision, no user) is refused; a caller's token revision in the
+// header is not the password check's and is ignored.
+func TestAuthenticateRevision(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.must(userAdd("u", e.hash("pw")))
+	e.withRoot()
+	checked, err := e.s.CheckPassword("u", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.must(changePassword("u", e.hash("new")))
+	r := authenticate("u", "t1")
+	r.Header = &pb.RequestHeader{AuthRevision: checked}
+	if _, err := e.apply("", r); !errors.Is(err, ErrAuthOldRevision) {
+		t.Fatalf("stale check: %v", err)
+	}
+	r = authenticate("u", "t2")
+	r.Header = &pb.RequestHeader{Username: "u", AuthRevision: checked}
+	if _, err := e.apply("", r); err != nil {
+		t.Fatalf("caller's old token revision: %v", err)
+	}
+	r = authenticate("u", "t3")
+	r.Header = &pb.RequestHeader{AuthRevision: e.s.Revision()}
+	if _, err := e.apply("", r); err != nil {
+		t.Fatalf("current check: %v", err)
+	}
+}

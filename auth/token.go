@@ -97,7 +97,8 @@ const tokenLetters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 // NewSimpleToken returns the opaque token the receiving member puts in
 // InternalAuthenticateRequest.SimpleToken: 32 random letters (etcd's are
-// 16 letters and the applied index); empty for JWT.
+// 16 letters and the applied index); empty for JWT, or if Config.Rand
+// failed.
 func (s *Store) NewSimpleToken() string {
 	if s.tokens == nil {
 		return ""
@@ -107,7 +108,7 @@ func (s *Store) NewSimpleToken() string {
 	for i := 0; i < len(b); {
 		var c [1]byte
 		if _, err := io.ReadFull(s.cfg.Rand, c[:]); err != nil {
-			panic("auth: random source failed: " + err.Error())
+			return "" // Apply refuses an empty token (ErrInvalidAuthToken)
 		}
 		if int(c[0]) < 256/len(tokenLetters)*len(tokenLetters) {
 			b[i] = tokenLetters[int(c[0])%len(tokenLetters)]
@@ -121,8 +122,9 @@ func (s *Store) NewSimpleToken() string {
 // password was checked by the receiving member): the simple token the
 // entry carries is registered on this member, or a JWT is signed. As
 // etcd: ErrAuthNotEnabled; ErrAuthFailed if the user is gone or has no
-// password; ErrAuthOldRevision if the header's auth revision (the one the
-// password was checked at, when set) is older than the store's.
+// password; ErrAuthOldRevision if the header names no user and carries an
+// auth revision (the one CheckPassword returned on the receiving member)
+// older than the store's: the password may have changed since.
 func (s *Store) applyAuthenticate(r *pb.InternalRaftRequest) (proto.Message, error) {
 	a := r.Authenticate
 	s.mu.RLock()
@@ -134,7 +136,7 @@ func (s *Store) applyAuthenticate(r *pb.InternalRaftRequest) (proto.Message, err
 	case u == nil, u.GetOptions().GetNoPassword():
 		return nil, ErrAuthFailed
 	}
-	if h := r.GetHeader(); h != nil && h.AuthRevision != 0 && h.AuthRevision < rev {
+	if h := r.GetHeader(); h != nil && h.Username == "" && h.AuthRevision != 0 && h.AuthRevision < rev {
 		return nil, ErrAuthOldRevision
 	}
 	now := s.now()
