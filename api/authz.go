@@ -92,16 +92,16 @@ var methodRules = map[string]rule{
 	"/etcdserverpb.Auth/RoleGrantPermission":  ruleAdmin,
 	"/etcdserverpb.Auth/RoleRevokePermission": ruleAdmin,
 
-	"/v3lockpb.Lock/Lock":                 ruleKeys,
-	"/v3lockpb.Lock/Unlock":               ruleKeys,
-	"/v3electionpb.Election/Campaign":     ruleKeys,
-	"/v3electionpb.Election/Proclaim":     ruleKeys,
-	"/v3electionpb.Election/Leader":       ruleKeys,
-	"/v3electionpb.Election/Observe":      ruleKeys,
-	"/v3electionpb.Election/Resign":       ruleKeys,
-	"/grpc.health.v1.Health/Check":        ruleNone,
-	"/grpc.health.v1.Health/List":         ruleNone,
-	"/grpc.health.v1.Health/Watch":        ruleNone,
+	"/v3lockpb.Lock/Lock":             ruleKeys,
+	"/v3lockpb.Lock/Unlock":           ruleKeys,
+	"/v3electionpb.Election/Campaign": ruleKeys,
+	"/v3electionpb.Election/Proclaim": ruleKeys,
+	"/v3electionpb.Election/Leader":   ruleKeys,
+	"/v3electionpb.Election/Observe":  ruleKeys,
+	"/v3electionpb.Election/Resign":   ruleKeys,
+	"/grpc.health.v1.Health/Check":    ruleNone,
+	"/grpc.health.v1.Health/List":     ruleNone,
+	"/grpc.health.v1.Health/Watch":    ruleNone,
 }
 
 // MethodRuleKnown reports whether the full method name has an access rule

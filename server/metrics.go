@@ -16,8 +16,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/concord-kv/concord/api"
-	"github.com/concord-kv/concord/auth"
 	"github.com/concord-kv/concord/apply"
+	"github.com/concord-kv/concord/auth"
 	"github.com/concord-kv/concord/config"
 	"github.com/concord-kv/concord/membership"
 	"github.com/concord-kv/concord/mvcc"
