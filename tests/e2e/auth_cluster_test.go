@@ -20,18 +20,6 @@ import (
 	"github.com/concord-kv/concord/tests/concordtest"
 )
 
-// authClient is a client of eps that authenticates as user.
-func authClient(t *testing.T, eps []string, user, password string) *clientv3.Client {
-	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, Username: user, Password: password,
-		DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatalf("client as %s: %v", user, err)
-	}
-	t.Cleanup(func() { _ = cli.Close() })
-	return cli
-}
-
 // addRoot adds user root (password rootpw) with the root role.
 func addRoot(t *testing.T, ctx context.Context, cli *clientv3.Client) {
 	t.Helper()
