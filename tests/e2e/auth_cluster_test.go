@@ -73,7 +73,9 @@ func (w *toggleWriter) count() int {
 // end every member reports the same HashKV at the same revision, and the
 // same keys.
 func TestAuthToggleUnderWritesKeepsMembersEqual(t *testing.T) {
-	c := newCluster(t, 3)
+	o := clusterOptions("e2e-cluster")
+	o.Username, o.Password = "root", "rootpw" // for settle's Status calls
+	c := concordtest.StartOptions(t, 3, o)
 	eps := c.Endpoints()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -213,6 +215,7 @@ func TestAuthSnapshotRestoreKeepsUsersAndRoles(t *testing.T) {
 
 	o := clusterOptions("auth-restored")
 	o.NamePrefix = "r"
+	o.Username, o.Password = "root", "rootpw" // auth is on from the start
 	nc := concordtest.New(t, 1, o)
 	m := nc.Members[0]
 	if out, errOut, code := concordctl(t, "snapshot", "restore", file, "--data-dir", m.DataDir, "--name", m.Name,
