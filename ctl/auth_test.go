@@ -34,7 +34,9 @@ type authStep struct {
 func authFlow(w string) []authStep {
 	r, u := "r-"+w, "u-"+w
 	f := []string{"-w", w}
-	s := func(in string, args ...string) authStep { return authStep{in, append(append([]string{}, f...), args...)} }
+	s := func(in string, args ...string) authStep {
+		return authStep{in, append(append([]string{}, f...), args...)}
+	}
 	return []authStep{
 		s("", "role", "add", r),
 		s("", "role", "add", r),
