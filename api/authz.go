@@ -4,7 +4,7 @@ import (
 	"context"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"google.golang.org/grpc"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/concord-kv/concord/auth"
 )
@@ -13,8 +13,9 @@ import (
 // resolve the caller once (Store.AuthInfoFromContext: the "token" metadata,
 // else the client certificate's CN) and apply the method's rule from
 // methodRules before the handler runs. Handlers whose decision depends on
-// the request's keys (KV, Watch, the lease key checks) read the caller the
-// interceptor stored with callerFrom. A method without a rule is refused
+// the request's keys (KV, Watch, the lease key checks) get the caller with
+// callerFrom: the one the interceptor stored for a unary call, resolved
+// anew for each request of a stream. A method without a rule is refused
 // unless the caller holds the root role, so a new RPC cannot slip through
 // unchecked. While auth is disabled nothing is checked and no token is
 // looked at.
@@ -149,6 +150,15 @@ func (s *Server) authorize(ctx context.Context, fullMethod string) (context.Cont
 	return context.WithValue(ctx, callerKey{}, caller{ai}), nil
 }
 
+// authorizeStream is authorize for a stream: the rule is applied when the
+// stream opens, but the caller is not kept, so each request of a
+// long-lived stream is checked with the caller resolved at that moment
+// (a simple token names the current auth revision).
+func (s *Server) authorizeStream(ctx context.Context, fullMethod string) error {
+	_, err := s.authorize(ctx, fullMethod)
+	return err
+}
+
 // callerFrom returns the caller the interceptor stored in ctx, resolving
 // it now when the call did not come through the interceptor (nil while
 // auth is disabled or for an anonymous caller).
@@ -184,6 +194,25 @@ func (s *Server) checkKeys(ctx context.Context, check func(st *auth.Store, ai *a
 		return toGRPC(err)
 	}
 	return toGRPC(check(st, orEmpty(ai)))
+}
+
+// authRevision is the auth revision while auth is enabled, else 0.
+func (s *Server) authRevision() uint64 {
+	if st := s.cfg.Auth; st != nil && st.Enabled() {
+		return st.Revision()
+	}
+	return 0
+}
+
+// authUnchanged refuses a read whose permission check (at auth revision
+// rev, 0 for none) an auth change may have overtaken while it ran, with
+// etcd's "revision of auth store is old", on which clients renew their
+// token and retry (as etcd's doSerialize).
+func (s *Server) authUnchanged(rev uint64) error {
+	if rev != 0 && s.authRevision() != rev {
+		return rpctypes.ErrGRPCAuthOldRevision
+	}
+	return nil
 }
 
 // checkAdmin refuses a caller without the root role while auth is enabled.
@@ -277,11 +306,3 @@ func (s *Server) checkLeaseKeys(st *auth.Store, ai *auth.AuthInfo, id int64, rea
 	}
 	return nil
 }
-
-// authServerStream is a server stream whose context carries the caller.
-type authServerStream struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (a authServerStream) Context() context.Context { return a.ctx }

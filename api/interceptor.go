@@ -38,12 +38,8 @@ func (s *Server) StreamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 	if requireLeader(ss.Context()) && s.cfg.Raft.Status().Leader == 0 {
 		return rpctypes.ErrGRPCNoLeader
 	}
-	ctx, err := s.authorize(ss.Context(), info.FullMethod)
-	if err != nil {
+	if err := s.authorizeStream(ss.Context(), info.FullMethod); err != nil {
 		return err
-	}
-	if ctx != ss.Context() {
-		ss = authServerStream{ServerStream: ss, ctx: ctx}
 	}
 	return handler(srv, ss)
 }

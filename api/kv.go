@@ -18,6 +18,7 @@ func (s *Server) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeRespon
 	if err := checkRange(r); err != nil {
 		return nil, err
 	}
+	authRev := s.authRevision()
 	if err := s.checkKeys(ctx, func(st *auth.Store, ai *auth.AuthInfo) error { return checkRangeAuth(st, ai, r) }); err != nil {
 		return nil, err
 	}
@@ -31,6 +32,9 @@ func (s *Server) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeRespon
 	s.cfg.Metrics.observeRange(time.Since(start), err)
 	if err != nil {
 		return nil, toGRPC(err)
+	}
+	if err := s.authUnchanged(authRev); err != nil {
+		return nil, err
 	}
 	resp.Header = s.fillHeader(resp.Header)
 	return resp, nil
@@ -160,6 +164,7 @@ func (s *Server) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 	if err := checkTxn(r, s.cfg.MaxTxnOps); err != nil {
 		return nil, err
 	}
+	authRev := s.authRevision()
 	if err := s.checkKeys(ctx, func(st *auth.Store, ai *auth.AuthInfo) error { return s.checkTxnAuth(st, ai, r) }); err != nil {
 		return nil, err
 	}
@@ -170,6 +175,9 @@ func (s *Server) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 		resp, err := apply.ReadTxn(ctx, s.cfg.KV, r)
 		if err != nil {
 			return nil, toGRPC(err)
+		}
+		if err := s.authUnchanged(authRev); err != nil {
+			return nil, err
 		}
 		resp.Header = s.fillHeader(resp.Header)
 		return resp, nil

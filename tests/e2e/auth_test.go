@@ -69,6 +69,8 @@ func TestAuthAllowedDenied(t *testing.T) {
 	if _, err := user.Put(ctx, "/w/b", "1"); err != nil {
 		t.Errorf("u put /w/b (write granted): %v", err)
 	}
+	// the Lock service acts as u with u's token
+	lockRPC(t, user, "/ok/lock")
 	if _, err := anon.Put(ctx, "/ok/a", "1"); !errors.Is(err, rpctypes.ErrUserEmpty) {
 		t.Errorf("anonymous put: %v, want %v", err, rpctypes.ErrUserEmpty)
 	}
@@ -283,5 +285,41 @@ func TestAuthBadJWTOption(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "--auth-token") {
 		t.Fatalf("the error does not name --auth-token:\n%s", out.String())
+	}
+}
+
+// TestAuthKeepAliveAcrossAuthChange: u's lease keep-alive stream keeps
+// renewing after an auth change that does not concern u (the stream
+// checks each request with the caller as it is then, not as it was when
+// the stream opened).
+func TestAuthKeepAliveAcrossAuthChange(t *testing.T) {
+	c := newCluster(t, 1)
+	root, user := authSetup(t, c, c.Client(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := user.Grant(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := user.Put(ctx, "/ok/ka", "v", clientv3.WithLease(l.ID)); err != nil {
+		t.Fatal(err)
+	}
+	ka, err := user.KeepAlive(ctx, l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := <-ka; r == nil {
+		t.Fatal("no first keep-alive response")
+	}
+	if _, err := root.UserAdd(ctx, "other", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // renewals every second (TTL/3) after the change
+		if r := <-ka; r == nil || r.TTL <= 0 {
+			t.Fatalf("keep-alive after the auth change: %+v", r)
+		}
+	}
+	if r, err := user.Get(ctx, "/ok/ka"); err != nil || len(r.Kvs) != 1 {
+		t.Fatalf("the lease's key: %v %v", r, err)
 	}
 }
