@@ -2,6 +2,7 @@ package etcdtest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -42,6 +43,21 @@ type Member struct {
 // Cluster is a set of etcd members started together.
 type Cluster struct {
 	Members []*Member
+	// ClientTLS is the client TLS configuration of an https cluster (nil
+	// for http).
+	ClientTLS *tls.Config
+}
+
+// Options configure StartOptions.
+type Options struct {
+	// Scheme of the client URLs: "http" (default) or "https". Peer URLs
+	// stay http.
+	Scheme string
+	// Args are extra flags for every member (the TLS flags of an https
+	// cluster: --cert-file, --key-file, --trusted-ca-file, …).
+	Args []string
+	// ClientTLS is what the readiness check and Client use for https.
+	ClientTLS *tls.Config
 }
 
 // Endpoints returns the members' client URLs.
@@ -56,7 +72,7 @@ func (c *Cluster) Endpoints() []string {
 // Client returns a client of all endpoints, closed at test cleanup.
 func (c *Cluster) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
-	cl, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	cl, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 10 * time.Second, TLS: c.ClientTLS, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatalf("etcdtest: client: %v", err)
 	}
@@ -90,6 +106,17 @@ func freePorts(t testing.TB, n int) []int {
 // prints the members' logs.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
+	return StartOptions(t, n, Options{})
+}
+
+// StartOptions is Start with client URLs of o.Scheme and o.Args added to
+// every member's flags.
+func StartOptions(t testing.TB, n int, o Options) *Cluster {
+	t.Helper()
+	scheme := o.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
 	bin := Binary()
 	if _, err := os.Stat(bin); err != nil {
 		msg := fmt.Sprintf("!!! SKIPPING: etcd binary %s not found (%v); install Debian's etcd-server or set ETCD_BIN — CI must have it !!!", bin, err)
@@ -98,12 +125,12 @@ func Start(t testing.TB, n int) *Cluster {
 	}
 	ports := freePorts(t, 2*n)
 	dir := t.TempDir()
-	c := &Cluster{}
+	c := &Cluster{ClientTLS: o.ClientTLS}
 	var initial []string
 	for i := range n {
 		m := &Member{
 			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i]),
 			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
 			DataDir:   filepath.Join(dir, fmt.Sprintf("m%d.etcd", i)),
 			LogFile:   filepath.Join(dir, fmt.Sprintf("m%d.log", i)),
@@ -117,7 +144,7 @@ func Start(t testing.TB, n int) *Cluster {
 		if err != nil {
 			t.Fatalf("etcdtest: %v", err)
 		}
-		m.cmd = exec.Command(bin,
+		m.cmd = exec.Command(bin, append([]string{
 			"--name", m.Name,
 			"--data-dir", m.DataDir,
 			"--listen-client-urls", m.ClientURL,
@@ -129,7 +156,7 @@ func Start(t testing.TB, n int) *Cluster {
 			"--initial-cluster-token", "etcdtest",
 			"--logger", "zap",
 			"--log-outputs", "stderr",
-		)
+		}, o.Args...)...)
 		m.cmd.Stdout, m.cmd.Stderr = log, log
 		if err := m.cmd.Start(); err != nil {
 			_ = log.Close()
@@ -165,7 +192,7 @@ func Start(t testing.TB, n int) *Cluster {
 func (c *Cluster) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for _, m := range c.Members {
-		cl, err := clientv3.New(clientv3.Config{Endpoints: []string{m.ClientURL}, Logger: zap.NewNop()})
+		cl, err := clientv3.New(clientv3.Config{Endpoints: []string{m.ClientURL}, TLS: c.ClientTLS, Logger: zap.NewNop()})
 		if err != nil {
 			return err
 		}

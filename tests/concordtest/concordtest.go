@@ -176,6 +176,12 @@ type Options struct {
 	// WaitTimeout bounds the start-up wait, Leader and WaitServing;
 	// ReadyTimeout when zero.
 	WaitTimeout time.Duration
+	// Username and Password, when set, are the credentials of the
+	// harness's own requests (Member.Status, Leader, WaitReady,
+	// WaitServing), for clusters with auth enabled, where etcd 3.6's
+	// Status and every read need them. Client and Member.Client stay
+	// anonymous.
+	Username, Password string
 }
 
 // Member is one concord member of a Cluster: its identity, its command
@@ -195,7 +201,8 @@ type Member struct {
 	// URL, nil for http.
 	TLS *tls.Config
 
-	bin string
+	bin                string
+	username, password string // Options.Username and Password
 	// mu guards cmd and exited, both replaced by every start.
 	mu     sync.Mutex
 	cmd    *exec.Cmd     // nil when stopped or killed through the harness
@@ -370,7 +377,7 @@ func (m *Member) Client(t testing.TB) *clientv3.Client {
 // leader it knows in Leader, 0 when none). One attempt is bounded by a
 // second and by ctx.
 func (m *Member) Status(ctx context.Context) (*clientv3.StatusResponse, error) {
-	cl, err := clientv3.New(clientv3.Config{Endpoints: []string{m.ClientURL}, Logger: zap.NewNop(), TLS: m.TLS})
+	cl, err := clientv3.New(m.harnessConfig(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -378,6 +385,13 @@ func (m *Member) Status(ctx context.Context) (*clientv3.StatusResponse, error) {
 	sctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	return cl.Status(sctx, m.ClientURL)
+}
+
+// harnessConfig is the client configuration of the harness's own requests
+// to m: its TLS and Options' credentials.
+func (m *Member) harnessConfig(ctx context.Context) clientv3.Config {
+	return clientv3.Config{Endpoints: []string{m.ClientURL}, Logger: zap.NewNop(), TLS: m.TLS,
+		Username: m.username, Password: m.password, Context: ctx}
 }
 
 // MemberID returns m's member ID as its own Status reports it.
@@ -597,7 +611,9 @@ func (c *Cluster) InitialCluster() string {
 // it to AddMember.
 func (c *Cluster) NewMember(t testing.TB, name, host string) *Member {
 	t.Helper()
-	return newMember(t, c.bin, c.dir, c.opts.Scheme, name, host, c.opts.ClientTLS)
+	m := newMember(t, c.bin, c.dir, c.opts.Scheme, name, host, c.opts.ClientTLS)
+	m.username, m.password = c.opts.Username, c.opts.Password
+	return m
 }
 
 // AddMember appends m (from NewMember, with its Args set) to Members and
@@ -623,7 +639,8 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 			return err
 		}
 	}
-	cl, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), Logger: zap.NewNop(), TLS: c.opts.ClientTLS})
+	cl, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), Logger: zap.NewNop(), TLS: c.opts.ClientTLS,
+		Username: c.opts.Username, Password: c.opts.Password})
 	if err != nil {
 		return err
 	}
@@ -675,7 +692,7 @@ func (c *Cluster) WaitServing(t testing.TB, m *Member) {
 // ctx ends. Each attempt blocks in the client for up to a second, so the
 // loop does not spin.
 func (c *Cluster) waitMember(ctx context.Context, m *Member) error {
-	cl, err := clientv3.New(clientv3.Config{Endpoints: []string{m.ClientURL}, Logger: zap.NewNop(), TLS: m.TLS})
+	cl, err := clientv3.New(m.harnessConfig(ctx))
 	if err != nil {
 		return err
 	}
