@@ -472,27 +472,6 @@ func dbSize(db *pebble.DB) (int64, int64) {
 	return size, size
 }
 
-// notifySystemd tells systemd (Type=notify units) the member is ready:
-// READY=1 on the unixgram socket $NOTIFY_SOCKET, with etcd's log lines.
-func notifySystemd(lg *zap.Logger) {
-	sock := os.Getenv("NOTIFY_SOCKET")
-	if sock == "" {
-		return
-	}
-	lg.Info("notifying init daemon")
-	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		lg.Error("failed to notify init daemon", zap.Error(err))
-		return
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte("READY=1")); err != nil {
-		lg.Error("failed to notify init daemon", zap.Error(err))
-		return
-	}
-	lg.Info("successfully notified init daemon")
-}
-
 // raftAdapter presents the raft node as api.Raft.
 type raftAdapter struct{ n *raftnode.Node }
 
