@@ -252,6 +252,9 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	// and _requests_in_flight count the scrapes.
 	httpMux.Handle("/metrics", promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	httpMux.Handle("/", mm.countHealth(svc.HTTPHandler(config.Version)))
+	page := &statusPage{name: cfg.Name, member: id.member, clusterID: id.cluster, version: config.APIVersion, node: node,
+		cluster: cluster, kv: kv, alarms: alarms, gather: reg, self: self, dbSize: func() (int64, int64) { return dbSize(db) }, timeout: time.Second}
+	page.register(httpMux)
 	if cfg.EnablePprof || cfg.LogLevel == "debug" {
 		// etcd serves the Go profiler under /debug/pprof with --enable-pprof
 		// or --log-level=debug.
@@ -291,7 +294,11 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		return err
 	}
 
-	wg.Add(3)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		page.watchLeader(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		svc.RunCorruptionChecks(ctx, cfg.CorruptCheckTime, cfg.FeatureGates[config.GateCompactHashCheck], cfg.CompactHashCheckTime)
