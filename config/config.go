@@ -314,10 +314,16 @@ type Config struct {
 	// by at most this much after a leader change; leases with less left
 	// than the interval are not checkpointed and restart at their TTL.
 	LeaseCheckpointInterval time.Duration
-	// AutoPromoteLearners is --auto-promote-learners: a learner is
-	// promoted to voter by the leader once its log has caught up.
-	// Default true.
+	// AutoPromoteLearners is --auto-promote-learners: the leader promotes
+	// a learner to voter once its raft log has stayed within etcd's
+	// MemberPromote rule (match ≥ 90% of the leader's) for
+	// LearnerPromoteAfter, unless the promotion would leave fewer
+	// connected voters than the new quorum. Default true.
 	AutoPromoteLearners bool
+	// LearnerPromoteAfter is --learner-promote-after: how long a learner
+	// must stay caught up before it is promoted (default 5s; 0 promotes at
+	// the first check that finds it caught up).
+	LearnerPromoteAfter time.Duration
 }
 
 // TLSInfo is one TLS block: the client one (--cert-file, ...) or the peer
@@ -498,6 +504,7 @@ func DefaultConfig() *Config {
 		LeaseCheckpoint:         true,
 		LeaseCheckpointInterval: 15 * time.Second,
 		AutoPromoteLearners:     true,
+		LearnerPromoteAfter:     5 * time.Second,
 	}
 	return c
 }

@@ -294,10 +294,17 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		return err
 	}
 
-	wg.Add(4)
+	promoteChecks := newPromoteChecks(reg)
+	wg.Add(5)
 	go func() {
 		defer wg.Done()
 		page.watchLeader(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		if cfg.AutoPromoteLearners {
+			runLearnerPromotion(ctx, lg, node, svc, cluster, cfg.LearnerPromoteAfter, promoteChecks)
+		}
 	}()
 	go func() {
 		defer wg.Done()

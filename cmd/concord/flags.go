@@ -230,5 +230,6 @@ func newFlagSet(cfg *config.Config, st *flagState) *pflag.FlagSet {
 	fs.BoolVar(&cfg.LeaseCheckpoint, "lease-checkpoint", cfg.LeaseCheckpoint, "Concord: checkpoint remaining lease TTLs through raft so they survive leader changes.")
 	fs.DurationVar(&cfg.LeaseCheckpointInterval, "lease-checkpoint-interval", cfg.LeaseCheckpointInterval, "Concord: how often the leader checkpoints remaining lease TTLs through raft (a lease outlives its TTL by at most this much after a leader change).")
 	fs.BoolVar(&cfg.AutoPromoteLearners, "auto-promote-learners", cfg.AutoPromoteLearners, "Concord: promote a learner to voting member once its log has caught up with the leader's.")
+	fs.DurationVar(&cfg.LearnerPromoteAfter, "learner-promote-after", cfg.LearnerPromoteAfter, "Concord: how long a learner must stay caught up (log within 90% of the leader's) before --auto-promote-learners promotes it.")
 	return fs
 }
