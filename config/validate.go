@@ -157,7 +157,7 @@ func checkHostURL(u url.URL) error {
 
 func (c *Config) validateCluster() error {
 	switch c.InitialClusterState {
-	case ClusterStateNew, ClusterStateExisting:
+	case ClusterStateNew, ClusterStateExisting, ClusterStateAuto:
 	default:
 		return invalidf("--initial-cluster-state: unexpected clusterState %q (want %q or %q)",
 			c.InitialClusterState, ClusterStateNew, ClusterStateExisting)
