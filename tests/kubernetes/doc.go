@@ -1,4 +1,5 @@
-// Package kubernetes checks the manifests under deploy/kubernetes against
+// Package kubernetes checks the manifests under deploy/kubernetes and
+// monitoring/kubernetes against
 // the Kubernetes API types (k8s.io/api) and the Prometheus Operator's
 // (ServiceMonitor): each document must decode strictly (an unknown or
 // misspelt field fails), and the objects must fit together (selectors,

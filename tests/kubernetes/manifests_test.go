@@ -18,10 +18,13 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// manifestDir is deploy/kubernetes of the repository.
-func manifestDir() string {
+// manifestDirs are the repository's folders of Kubernetes manifests:
+// deploy/kubernetes and monitoring/kubernetes (the seeds' metrics Services
+// and ServiceMonitors, which tests/monitoring also reads).
+func manifestDirs() []string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "deploy", "kubernetes")
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	return []string{filepath.Join(root, "deploy", "kubernetes"), filepath.Join(root, "monitoring", "kubernetes")}
 }
 
 // object is one decoded document of a manifest file.
@@ -37,9 +40,13 @@ var docSep = regexp.MustCompile(`(?m)^---\s*$`)
 // API type of its apiVersion and kind.
 func decode(t *testing.T) []object {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(manifestDir(), "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no manifests under %s: %v", manifestDir(), err)
+	var files []string
+	for _, dir := range manifestDirs() {
+		fs, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		if err != nil || len(fs) == 0 {
+			t.Fatalf("no manifests under %s: %v", dir, err)
+		}
+		files = append(files, fs...)
 	}
 	var objs []object
 	for _, f := range files {
@@ -61,6 +68,8 @@ func decode(t *testing.T) []object {
 				v = &corev1.Pod{}
 			case "v1 Service":
 				v = &corev1.Service{}
+			case "v1 Endpoints":
+				v = &corev1.Endpoints{} //nolint:staticcheck // as the seeds' manifests
 			case "apps/v1 StatefulSet":
 				v = &appsv1.StatefulSet{}
 			case "monitoring.coreos.com/v1 ServiceMonitor":
@@ -115,7 +124,7 @@ func TestManifests(t *testing.T) {
 	for _, o := range objs {
 		files[o.file] = true
 	}
-	for _, f := range []string{"etcd.yaml", "statefulset.yaml", "metrics-service.yaml", "servicemonitor.yaml"} {
+	for _, f := range []string{"etcd.yaml", "statefulset.yaml", "service.yaml", "servicemonitor.yaml"} {
 		if !files[f] {
 			t.Errorf("%s: no object decoded", f)
 		}
@@ -125,7 +134,7 @@ func TestManifests(t *testing.T) {
 		checkStatefulSet(t, find[*appsv1.StatefulSet](t, objs, "statefulset.yaml"), find[*corev1.Service](t, objs, "statefulset.yaml"))
 	})
 	t.Run("monitoring", func(t *testing.T) {
-		checkMonitoring(t, find[*corev1.Service](t, objs, "metrics-service.yaml"), find[*monitoringv1.ServiceMonitor](t, objs, "servicemonitor.yaml"))
+		checkMonitoring(t, find[*corev1.Service](t, objs, "service.yaml"), find[*monitoringv1.ServiceMonitor](t, objs, "servicemonitor.yaml"))
 	})
 }
 
@@ -255,21 +264,35 @@ func checkStatefulSet(t *testing.T, sets []*appsv1.StatefulSet, svcs []*corev1.S
 	}
 }
 
+// checkMonitoring: each ServiceMonitor selects a Service (labels and
+// namespace) that has the port its endpoints scrape; one Service selects
+// kubeadm's etcd pods (component=etcd) on the metrics port 2381.
 func checkMonitoring(t *testing.T, svcs []*corev1.Service, sms []*monitoringv1.ServiceMonitor) {
-	if len(svcs) != 1 || len(sms) != 1 {
-		t.Fatalf("%d Services and %d ServiceMonitors, want 1 and 1", len(svcs), len(sms))
+	if len(svcs) == 0 || len(sms) == 0 {
+		t.Fatalf("%d Services and %d ServiceMonitors", len(svcs), len(sms))
 	}
-	svc, sm := svcs[0], sms[0]
-	if svc.Spec.Selector["component"] != "etcd" || svc.Namespace != "kube-system" {
-		t.Errorf("metrics Service selects %v in %s, want kubeadm's etcd pods (component=etcd) in kube-system", svc.Spec.Selector, svc.Namespace)
-	}
-	if !matches(sm.Spec.Selector.MatchLabels, svc.Labels) || !slices.Contains(sm.Spec.NamespaceSelector.MatchNames, svc.Namespace) {
-		t.Errorf("ServiceMonitor selects %v in %v, not the Service (%v in %s)", sm.Spec.Selector.MatchLabels, sm.Spec.NamespaceSelector.MatchNames, svc.Labels, svc.Namespace)
-	}
-	for _, ep := range sm.Spec.Endpoints {
-		if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == ep.Port && p.Port == 2381 }) {
-			t.Errorf("ServiceMonitor endpoint port %q is not the Service's metrics port 2381", ep.Port)
+	for _, sm := range sms {
+		var svc *corev1.Service
+		for _, s := range svcs {
+			if matches(sm.Spec.Selector.MatchLabels, s.Labels) && slices.Contains(sm.Spec.NamespaceSelector.MatchNames, s.Namespace) {
+				svc = s
+			}
 		}
+		if svc == nil {
+			t.Errorf("ServiceMonitor %s selects no Service (%v in %v)", sm.Name, sm.Spec.Selector.MatchLabels, sm.Spec.NamespaceSelector.MatchNames)
+			continue
+		}
+		for _, ep := range sm.Spec.Endpoints {
+			if !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == ep.Port }) {
+				t.Errorf("ServiceMonitor %s scrapes port %q, which Service %s lacks", sm.Name, ep.Port, svc.Name)
+			}
+		}
+	}
+	if !slices.ContainsFunc(svcs, func(s *corev1.Service) bool {
+		return s.Spec.Selector["component"] == "etcd" && s.Namespace == "kube-system" &&
+			slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return p.Port == 2381 })
+	}) {
+		t.Errorf("no Service selects kubeadm's etcd pods on the metrics port 2381")
 	}
 }
 
