@@ -2,8 +2,11 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,8 +68,10 @@ func TestSystemdUnit(t *testing.T) {
 	c := concordtest.New(t, 3, concordtest.Options{Scheme: "https", ClientTLS: pki.ClientTLS, Token: "concord-cluster-0"})
 	dir := t.TempDir()
 	socks := make([]*net.UnixConn, len(c.Members))
+	metrics := make([]string, len(c.Members))
 	for i, m := range c.Members {
 		second := "https://" + concordtest.FreeAddr(t, "127.0.0.1")
+		metrics[i] = "http://" + concordtest.FreeAddr(t, "127.0.0.1")
 		u, args := unitCommand(t, map[string]string{
 			"CONCORD_NAME":                        m.Name,
 			"CONCORD_DATA_DIR":                    m.DataDir,
@@ -80,7 +85,7 @@ func TestSystemdUnit(t *testing.T) {
 			"CONCORD_LISTEN_PEER_URLS":            m.PeerURL,
 			"CONCORD_LISTEN_CLIENT_URLS":          m.ClientURL + "," + second,
 			"CONCORD_ADVERTISE_CLIENT_URLS":       m.ClientURL,
-			"CONCORD_LISTEN_METRICS_URLS":         "http://" + concordtest.FreeAddr(t, "127.0.0.1"),
+			"CONCORD_LISTEN_METRICS_URLS":         metrics[i],
 			"CONCORD_INITIAL_CLUSTER":             c.InitialCluster(),
 		})
 		if i == 0 {
@@ -123,6 +128,35 @@ func TestSystemdUnit(t *testing.T) {
 	for _, m := range c.Members {
 		waitLogCount(t, m, "successfully notified init daemon", 1)
 	}
+	// The status page of a TLS cluster reaches every member's client URL
+	// with the member's own client certificate.
+	eventually(t, 30*time.Second, "status page listing 3 reachable members", func() error {
+		resp, err := http.Get(metrics[0] + "/ui/status.json")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var st struct {
+			Members []struct {
+				Name      string
+				Reachable bool
+				Error     string
+			}
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			return err
+		}
+		n := 0
+		for _, m := range st.Members {
+			if m.Reachable {
+				n++
+			}
+		}
+		if n != 3 {
+			return fmt.Errorf("members %+v", st.Members)
+		}
+		return nil
+	})
 }
 
 // checkUnitSettings checks the unit settings the deployment relies on.
