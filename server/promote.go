@@ -161,7 +161,9 @@ func runLearnerPromotion(ctx context.Context, lg *zap.Logger, node *raftnode.Nod
 				case verdictWaiting:
 					lg.Info("learner is in sync with the leader; promoting it once it stays in sync", append(fields, zap.Duration("learner-promote-after", after))...)
 				case verdictQuorum:
-					lg.Warn("not promoting learner: too few connected voters for the larger quorum", append(fields, zap.Int("voters", voters), zap.Int("connected-voters", connected))...)
+					// etcd's text for its own (MemberPromote) quorum refusal.
+					lg.Warn("rejecting member promote; started member will be less than quorum",
+						append(fields, zap.Int("number-of-started-member", connected+1), zap.Int("quorum", (voters+1)/2+1))...)
 				}
 			}
 			if verdict != verdictPromote {
