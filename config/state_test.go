@@ -1,6 +1,10 @@
 package config
 
-import "testing"
+import (
+	"errors"
+	"testing"
+	"time"
+)
 
 // TestJoinsExisting: --initial-cluster-state auto bootstraps a member named
 // in --initial-cluster and joins with one that is not; new and existing
@@ -30,5 +34,18 @@ func TestJoinsExisting(t *testing.T) {
 	c.InitialCluster, c.InitialClusterState, c.Name = ic, ClusterStateAuto, "c"
 	if err := c.validateCluster(); err != nil {
 		t.Errorf("auto with --name not in --initial-cluster: %v, want valid", err)
+	}
+}
+
+// TestLearnerPromoteAfter: --learner-promote-after defaults to 5s and may
+// not be negative.
+func TestLearnerPromoteAfter(t *testing.T) {
+	c := DefaultConfig()
+	if c.LearnerPromoteAfter != 5*time.Second || !c.AutoPromoteLearners {
+		t.Fatalf("defaults: --learner-promote-after %v, --auto-promote-learners %v", c.LearnerPromoteAfter, c.AutoPromoteLearners)
+	}
+	c.LearnerPromoteAfter = -time.Second
+	if err := c.validateMisc(); err == nil || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("negative --learner-promote-after: %v, want ErrInvalid", err)
 	}
 }
