@@ -13,6 +13,12 @@ const (
 	// ClusterStateExisting joins a cluster that already runs (after
 	// `member add`).
 	ClusterStateExisting = "existing"
+	// ClusterStateAuto (Concord only) is new for a member named in
+	// --initial-cluster and existing for one that is not: one flag set
+	// serves the first members of a cluster and the ones added later (a
+	// StatefulSet's pods; see deploy/kubernetes). As with the others, it
+	// is ignored once the member is initialised.
+	ClusterStateAuto = "auto"
 )
 
 // Auto-compaction modes accepted by --auto-compaction-mode.
@@ -199,8 +205,9 @@ type Config struct {
 	// InitialCluster is --initial-cluster parsed: the bootstrap members
 	// in the order given.
 	InitialCluster InitialCluster
-	// InitialClusterState is --initial-cluster-state: ClusterStateNew or
-	// ClusterStateExisting; ignored once the member is initialised.
+	// InitialClusterState is --initial-cluster-state: ClusterStateNew,
+	// ClusterStateExisting or ClusterStateAuto; ignored once the member is
+	// initialised.
 	InitialClusterState string
 	// InitialClusterToken is --initial-cluster-token: salt of the cluster
 	// and member IDs.
@@ -314,10 +321,16 @@ type Config struct {
 	// by at most this much after a leader change; leases with less left
 	// than the interval are not checkpointed and restart at their TTL.
 	LeaseCheckpointInterval time.Duration
-	// AutoPromoteLearners is --auto-promote-learners: a learner is
-	// promoted to voter by the leader once its log has caught up.
-	// Default true.
+	// AutoPromoteLearners is --auto-promote-learners: the leader promotes
+	// a learner to voter once its raft log has stayed within etcd's
+	// MemberPromote rule (match ≥ 90% of the leader's) for
+	// LearnerPromoteAfter, unless the promotion would leave fewer
+	// connected voters than the new quorum. Default true.
 	AutoPromoteLearners bool
+	// LearnerPromoteAfter is --learner-promote-after: how long a learner
+	// must stay caught up before it is promoted (default 5s; 0 promotes at
+	// the first check that finds it caught up).
+	LearnerPromoteAfter time.Duration
 }
 
 // TLSInfo is one TLS block: the client one (--cert-file, ...) or the peer
@@ -498,6 +511,7 @@ func DefaultConfig() *Config {
 		LeaseCheckpoint:         true,
 		LeaseCheckpointInterval: 15 * time.Second,
 		AutoPromoteLearners:     true,
+		LearnerPromoteAfter:     5 * time.Second,
 	}
 	return c
 }
@@ -537,4 +551,18 @@ func mustURLs(s string) []url.URL {
 		panic(err)
 	}
 	return us
+}
+
+// JoinsExisting reports whether a member with a new data dir joins a
+// running cluster (--initial-cluster-state existing, or auto with --name
+// not in --initial-cluster) rather than bootstrapping one.
+func (c *Config) JoinsExisting() bool {
+	switch c.InitialClusterState {
+	case ClusterStateExisting:
+		return true
+	case ClusterStateAuto:
+		_, found := c.InitialCluster.Lookup(c.Name)
+		return !found
+	}
+	return false
 }

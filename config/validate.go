@@ -157,7 +157,7 @@ func checkHostURL(u url.URL) error {
 
 func (c *Config) validateCluster() error {
 	switch c.InitialClusterState {
-	case ClusterStateNew, ClusterStateExisting:
+	case ClusterStateNew, ClusterStateExisting, ClusterStateAuto:
 	default:
 		return invalidf("--initial-cluster-state: unexpected clusterState %q (want %q or %q)",
 			c.InitialClusterState, ClusterStateNew, ClusterStateExisting)
@@ -328,6 +328,9 @@ func (c *Config) validateSecurity() error {
 }
 
 func (c *Config) validateMisc() error {
+	if c.LearnerPromoteAfter < 0 {
+		return invalidf("--learner-promote-after must be ≥ 0 (set to %v)", c.LearnerPromoteAfter)
+	}
 	if c.Metrics != "basic" && c.Metrics != "extensive" {
 		return invalidf("--metrics: unknown value %q (want basic or extensive)", c.Metrics)
 	}

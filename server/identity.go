@@ -76,7 +76,7 @@ func resolveIdentity(ctx context.Context, db *pebble.DB, cfg *config.Config, lg 
 			zap.Int64("snapshot-revision", restored.SnapshotRevision), zap.Int64("revision", restored.Revision),
 			zap.Bool("compacted", restored.Compacted), zap.String("restored-at", restored.RestoredAt))
 	}
-	if !ok && cfg.InitialClusterState == config.ClusterStateExisting {
+	if !ok && cfg.JoinsExisting() {
 		return joinIdentity(ctx, cfg, lg, peerTLS)
 	}
 	var id identity

@@ -260,6 +260,9 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	// and _requests_in_flight count the scrapes.
 	httpMux.Handle("/metrics", promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	httpMux.Handle("/", mm.countHealth(svc.HTTPHandler(config.Version)))
+	page := &statusPage{name: cfg.Name, member: id.member, clusterID: id.cluster, version: config.APIVersion, node: node,
+		cluster: cluster, kv: kv, alarms: alarms, gather: reg, self: self, dbSize: func() (int64, int64) { return dbSize(db) }, timeout: time.Second}
+	page.register(httpMux)
 	if cfg.EnablePprof || cfg.LogLevel == "debug" {
 		// etcd serves the Go profiler under /debug/pprof with --enable-pprof
 		// or --log-level=debug.
@@ -299,7 +302,18 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		return err
 	}
 
-	wg.Add(3)
+	promoteChecks := newPromoteChecks(reg)
+	wg.Add(5)
+	go func() {
+		defer wg.Done()
+		page.watchLeader(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		if cfg.AutoPromoteLearners {
+			runLearnerPromotion(ctx, lg, node, svc, cluster, cfg.LearnerPromoteAfter, promoteChecks)
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		svc.RunCorruptionChecks(ctx, cfg.CorruptCheckTime, cfg.FeatureGates[config.GateCompactHashCheck], cfg.CompactHashCheckTime)
@@ -479,27 +493,6 @@ func dbSize(db *pebble.DB) (int64, int64) {
 	}
 	size := int64(state) + int64(db.Metrics().WAL.Size)
 	return size, size
-}
-
-// notifySystemd tells systemd (Type=notify units) the member is ready:
-// READY=1 on the unixgram socket $NOTIFY_SOCKET, with etcd's log lines.
-func notifySystemd(lg *zap.Logger) {
-	sock := os.Getenv("NOTIFY_SOCKET")
-	if sock == "" {
-		return
-	}
-	lg.Info("notifying init daemon")
-	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		lg.Error("failed to notify init daemon", zap.Error(err))
-		return
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte("READY=1")); err != nil {
-		lg.Error("failed to notify init daemon", zap.Error(err))
-		return
-	}
-	lg.Info("successfully notified init daemon")
 }
 
 // raftAdapter presents the raft node as api.Raft.

@@ -106,7 +106,7 @@ func newFlagSet(cfg *config.Config, st *flagState) *pflag.FlagSet {
 	// Clustering.
 	fs.Var(urlsValue{&cfg.InitialAdvertisePeerURLs}, "initial-advertise-peer-urls", "List of this member's peer URLs to advertise to the rest of the cluster.")
 	fs.Var(initialClusterValue{&cfg.InitialCluster}, "initial-cluster", "Initial cluster configuration for bootstrapping (default \"<name>=<initial-advertise-peer-urls>\").")
-	fs.StringVar(&cfg.InitialClusterState, "initial-cluster-state", cfg.InitialClusterState, "Initial cluster state ('new' or 'existing').")
+	fs.StringVar(&cfg.InitialClusterState, "initial-cluster-state", cfg.InitialClusterState, "Initial cluster state ('new' or 'existing'; Concord: 'auto' is new when --name is in --initial-cluster, else existing).")
 	fs.StringVar(&cfg.InitialClusterToken, "initial-cluster-token", cfg.InitialClusterToken, "Initial cluster token for the cluster during bootstrap.")
 	fs.Var(urlsValue{&cfg.AdvertiseClientURLs}, "advertise-client-urls", "List of this member's client URLs to advertise to the public.")
 	fs.StringVar(&cfg.Discovery.URL, "discovery", "", "Discovery URL used to bootstrap the cluster (v2 discovery).")
@@ -230,5 +230,6 @@ func newFlagSet(cfg *config.Config, st *flagState) *pflag.FlagSet {
 	fs.BoolVar(&cfg.LeaseCheckpoint, "lease-checkpoint", cfg.LeaseCheckpoint, "Concord: checkpoint remaining lease TTLs through raft so they survive leader changes.")
 	fs.DurationVar(&cfg.LeaseCheckpointInterval, "lease-checkpoint-interval", cfg.LeaseCheckpointInterval, "Concord: how often the leader checkpoints remaining lease TTLs through raft (a lease outlives its TTL by at most this much after a leader change).")
 	fs.BoolVar(&cfg.AutoPromoteLearners, "auto-promote-learners", cfg.AutoPromoteLearners, "Concord: promote a learner to voting member once its log has caught up with the leader's.")
+	fs.DurationVar(&cfg.LearnerPromoteAfter, "learner-promote-after", cfg.LearnerPromoteAfter, "Concord: how long a learner must stay caught up (log within 90% of the leader's) before --auto-promote-learners promotes it.")
 	return fs
 }

@@ -421,7 +421,7 @@ func writeEtcdMetrics(t *testing.T) {
 // etcd_server_learner_promote_successes counts the promotion, and the new
 // member's etcd_server_is_learner goes from 1 to 0.
 func TestMetricsLearnerPromote(t *testing.T) {
-	c := concordtest.StartOptions(t, 1, clusterOptions("e2e-promote"))
+	c := concordtest.StartOptions(t, 1, clusterOptions("e2e-promote", "--auto-promote-learners=false"))
 	leader := c.Members[0]
 	eps := c.Endpoints(leader)
 	l := c.NewMember(t, "l1", "127.0.0.2")
