@@ -233,6 +233,7 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		ForwardTLS:          forwardTLS,
 		DBSize:              func() (int64, int64) { return dbSize(db) },
 		DB:                  db,
+		SnapshotDir:         dataDir,
 		Defragment: func(ctx context.Context) error {
 			return db.Compact(ctx, storage.StateStart, storage.StateEnd, true)
 		},
