@@ -14,7 +14,7 @@ import (
 var (
 	// ErrNotSnapshot is returned for a file that does not start with
 	// Concord's snapshot magic (for example an etcd bbolt snapshot).
-	ErrNotSnapshot = errors.New("snapshot: not a Concord snapshot file")
+	ErrNotSnapshot = errors.New("snapshot: not a snapshot file (neither etcd's bbolt database nor Concord's format)")
 	// ErrUnsupportedVersion is returned for a snapshot file of a format
 	// version this build cannot read.
 	ErrUnsupportedVersion = errors.New("snapshot: unsupported snapshot format version")
@@ -89,9 +89,23 @@ type Info struct {
 	// Keys is the number of live keys at Revision (what `get "" --prefix
 	// --count-only` would answer).
 	Keys int64
-	// FormatVersion is the file format version (FormatVersion).
+	// FormatVersion is the file format version (FormatVersion) of a
+	// Concord snapshot, 0 for an etcd one.
 	FormatVersion int
+	// Format is FormatConcord or FormatEtcd.
+	Format string
 }
+
+// The snapshot file formats ReadInfo and Restore read (Info.Format).
+const (
+	// FormatConcord is Concord's own snapshot file (this package's doc),
+	// written by Concord before it sent etcd's format; still read.
+	FormatConcord = "concord"
+	// FormatEtcd is an etcd backend database (bbolt, etcd's buckets) with
+	// or without its SHA-256 trailer: what etcd 3.4–3.6 and Concord send
+	// for etcdctl snapshot save.
+	FormatEtcd = "etcd"
+)
 
 // headerLen is the header's size in bytes for a version string of n bytes.
 func headerLen(n int) int { return len(magic) + 2 + 1 + n + 8 + 8 + 8 + 8 }
@@ -115,8 +129,8 @@ const bboltMagic = 0xED0CDAED
 // notSnapshot explains why head (the first bytes of a file) is not a
 // Concord snapshot.
 func notSnapshot(head []byte) error {
-	if len(head) >= 20 && binary.LittleEndian.Uint32(head[16:20]) == bboltMagic {
-		return fmt.Errorf("%w (it is an etcd bbolt database: restore it with etcdutl, not concordctl)", ErrNotSnapshot)
+	if isBolt(head) {
+		return fmt.Errorf("%w (it is an etcd bbolt database)", ErrNotSnapshot)
 	}
 	return ErrNotSnapshot
 }
