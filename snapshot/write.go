@@ -31,6 +31,7 @@ type Encoder struct {
 func NewEncoder(r pebble.Reader) (*Encoder, error) {
 	info := Info{
 		FormatVersion:   FormatVersion,
+		Format:          FormatConcord,
 		Version:         config.Version,
 		Revision:        1,
 		CompactRevision: -1,
