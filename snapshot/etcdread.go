@@ -4,29 +4,25 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"hash/fnv"
 	"io"
 	"os"
 
-	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 )
 
 // Reading an etcd snapshot: a bbolt database with etcd's buckets, usually
 // followed by the SHA-256 of its bytes (what etcdctl snapshot save
-// writes). The file is checked as etcdutl checks it, and more, before
-// anything reads a bucket: the trailer, bbolt's meta pages (a file shorter
-// than the database they describe is truncated, and would fault the
-// memory map), then bbolt's own consistency check.
+// writes). The file is checked as etcdutl checks it before anything is
+// written: the trailer, then bbolt's meta pages (a file shorter than the
+// database they describe is truncated), then every page as it is read
+// (bolt.go).
 
-// bbolt's on-disk layout, as far as the checks below read it: a page
-// header (id 8, flags 2, count 2, overflow 4 bytes) and, on pages 0 and 1,
-// the meta (magic, version, page size, flags, root bucket (root, sequence),
-// freelist, high-water page id, txid, checksum: FNV-64a of the fields
-// before it), all little-endian.
+// bbolt's meta page: a page header, then magic, version, page size,
+// flags, root bucket (root, sequence), freelist, high-water page id,
+// txid, checksum.
 const (
 	boltPageHeader = 16
 	boltMetaLen    = 4 + 4 + 4 + 4 + 16 + 8 + 8 + 8 + 8
@@ -36,9 +32,11 @@ const (
 // etcdFile is an etcd snapshot file that passed openEtcd's checks.
 type etcdFile struct {
 	path    string
-	dbSize  int64 // bytes of the bbolt database (the file less its trailer)
+	f       *os.File
+	dbSize  int64 // bytes of the file before its trailer
 	hasHash bool
-	db      *bolt.DB
+	bf      *boltFile
+	buckets map[string]boltBucket
 }
 
 // isBolt says whether head (at least 20 bytes from the file's start) is a
@@ -59,199 +57,156 @@ func openEtcd(path string, size int64, checkHash bool) (_ *etcdFile, err error) 
 		return nil, fmt.Errorf("%w: %s: no sha256 trailer: its size %d is not a multiple of %d plus %d (truncated, or a database copied from a data dir: then use --skip-hash-check)",
 			ErrCorrupt, path, size, BlockSize, TrailerLen)
 	}
-	f, err := os.Open(path)
-	if err != nil {
+	if ef.f, err = os.Open(path); err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
-	defer f.Close()
-	if err := checkBoltMeta(f, ef.dbSize); err != nil {
+	defer func() {
+		if err != nil {
+			ef.f.Close()
+		}
+	}()
+	if ef.bf, err = openBolt(ef.f, ef.dbSize); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 	}
 	if ef.hasHash && checkHash {
 		sum := sha256.New()
-		if _, err := io.Copy(sum, io.NewSectionReader(f, 0, ef.dbSize)); err != nil {
+		if _, err := io.Copy(sum, io.NewSectionReader(ef.f, 0, ef.dbSize)); err != nil {
 			return nil, fmt.Errorf("snapshot: %s: %w", path, err)
 		}
 		var trailer [TrailerLen]byte
-		if _, err := f.ReadAt(trailer[:], ef.dbSize); err != nil {
+		if _, err := ef.f.ReadAt(trailer[:], ef.dbSize); err != nil {
 			return nil, fmt.Errorf("snapshot: %s: %w", path, err)
 		}
 		if got := sum.Sum(nil); !bytes.Equal(got, trailer[:]) {
 			return nil, fmt.Errorf("%w: %s: expected sha256 %x, got %x (the file is damaged)", ErrHashMismatch, path, trailer[:], got)
 		}
 	}
-	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true})
+	bs, err := ef.bf.buckets()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+		return nil, fmt.Errorf("%w: %s: damaged bbolt database: %v", ErrCorrupt, path, err)
 	}
-	ef.db = db
-	defer func() {
-		if err != nil {
-			db.Close()
-		}
-	}()
-	if err := ef.view(func(tx *bolt.Tx) error {
-		var errs []string
-		for e := range tx.Check() {
-			errs = append(errs, e.Error())
-		}
-		if len(errs) > 0 {
-			return fmt.Errorf("bbolt integrity check found %d errors, the first: %s", len(errs), errs[0])
-		}
-		if tx.Bucket(bucketKey) == nil || tx.Bucket(bucketMeta) == nil {
-			return fmt.Errorf("a bbolt database without etcd's key and meta buckets")
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	ef.buckets = map[string]boltBucket{}
+	for _, b := range bs {
+		ef.buckets[string(b.name)] = b
+	}
+	if _, ok := ef.buckets[string(bucketKey)]; !ok {
+		return nil, fmt.Errorf("%w: %s: a bbolt database without etcd's key bucket", ErrCorrupt, path)
+	}
+	if _, ok := ef.buckets[string(bucketMeta)]; !ok {
+		return nil, fmt.Errorf("%w: %s: a bbolt database without etcd's meta bucket", ErrCorrupt, path)
 	}
 	return ef, nil
 }
 
-func (ef *etcdFile) close() { ef.db.Close() }
+func (ef *etcdFile) close() { ef.f.Close() }
 
-// view runs fn in a read transaction, turning a bbolt panic (it panics on
-// some damaged pages) into an error.
-func (ef *etcdFile) view(fn func(tx *bolt.Tx) error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: damaged bbolt database: %v", ErrCorrupt, r)
-		}
-	}()
-	return ef.db.View(fn)
-}
-
-// checkBoltMeta reads the two meta pages of the bbolt database in the
-// first dbSize bytes of f and checks that at least one is valid and that
-// the database it describes fits in dbSize bytes.
-func checkBoltMeta(f *os.File, dbSize int64) error {
-	var best struct {
-		ok         bool
-		txid, hwm  uint64
-		pageSize   uint32
-		metaErrors []string
+// pairs calls fn for every pair of the named bucket in key order (none if
+// the bucket is absent); a damaged page is ErrCorrupt.
+func (ef *etcdFile) pairs(bucket []byte, fn func(k, v []byte) error) error {
+	b, ok := ef.buckets[string(bucket)]
+	if !ok {
+		return nil
 	}
-	head := make([]byte, boltPageHeader+boltMetaLen)
-	pageSize := int64(0)
-	for i := 0; i < 2; i++ {
-		off := int64(i) * pageSize
-		if i == 1 && pageSize == 0 {
-			break
-		}
-		if off+int64(len(head)) > dbSize {
-			best.metaErrors = append(best.metaErrors, fmt.Sprintf("meta page %d is past the end (%d bytes)", i, dbSize))
-			continue
-		}
-		if _, err := f.ReadAt(head, off); err != nil {
+	var fnErr error
+	err := ef.bf.bucketPairs(b, func(k, v []byte) error {
+		if err := fn(k, v); err != nil {
+			fnErr = err
 			return err
 		}
-		m := head[boltPageHeader:]
-		if binary.LittleEndian.Uint32(m) != bboltMagic {
-			best.metaErrors = append(best.metaErrors, fmt.Sprintf("meta page %d has no bbolt magic", i))
-			if i == 0 {
-				return errors.New("not a bbolt database (no magic on its first page)")
-			}
-			continue
-		}
-		ps := binary.LittleEndian.Uint32(m[8:])
-		if i == 0 {
-			pageSize = int64(ps)
-			if ps < 512 || ps&(ps-1) != 0 {
-				return fmt.Errorf("bbolt meta page 0 has page size %d", ps)
-			}
-		}
-		h := fnv.New64a()
-		h.Write(m[:boltMetaLen-8])
-		if binary.LittleEndian.Uint32(m[4:]) != boltVersion || h.Sum64() != binary.LittleEndian.Uint64(m[boltMetaLen-8:]) {
-			best.metaErrors = append(best.metaErrors, fmt.Sprintf("meta page %d fails its checksum or version", i))
-			continue
-		}
-		txid := binary.LittleEndian.Uint64(m[48:])
-		if !best.ok || txid > best.txid {
-			best.ok, best.txid, best.hwm, best.pageSize = true, txid, binary.LittleEndian.Uint64(m[40:]), ps
-		}
-	}
-	if !best.ok {
-		return fmt.Errorf("no valid bbolt meta page (%v)", best.metaErrors)
-	}
-	if need := int64(best.hwm) * int64(best.pageSize); need > dbSize {
-		return fmt.Errorf("truncated: the database needs %d bytes (%d pages of %d), the file holds %d", need, best.hwm, best.pageSize, dbSize)
-	}
-	return nil
-}
-
-// etcdInfo describes an opened etcd snapshot as etcdutl snapshot status
-// does (3.5/3.6): Hash is the CRC-32 (Castagnoli) of every bucket's name
-// and pairs in order, Revision the main revision of the key bucket's last
-// key, TotalKey the live keys (a key whose newest version is not a
-// deletion), TotalSize the database's size (trailer excluded), Version
-// the meta bucket's storageVersion (empty before etcd 3.6). The live keys
-// are counted in a set of 64-bit key hashes, 16 bytes or so a key.
-func (ef *etcdFile) info() (Info, error) {
-	info := Info{Format: FormatEtcd, CompactRevision: -1}
-	err := ef.view(func(tx *bolt.Tx) error {
-		info.TotalSize = tx.Size()
-		crc := crc32.New(crcTable)
-		live := map[uint64]struct{}{}
-		var kv mvccpb.KeyValue
-		c := tx.Cursor()
-		for name, _ := c.First(); name != nil; name, _ = c.Next() {
-			b := tx.Bucket(name)
-			if b == nil {
-				return fmt.Errorf("%w: %q at the top level is not a bucket", ErrCorrupt, name)
-			}
-			crc.Write(name)
-			isKey := bytes.Equal(name, bucketKey)
-			err := b.ForEach(func(k, v []byte) error {
-				crc.Write(k)
-				crc.Write(v)
-				if !isKey {
-					return nil
-				}
-				main, _, tomb, err := parseRevBytes(k)
-				if err != nil {
-					return fmt.Errorf("%w: key bucket: %v", ErrCorrupt, err)
-				}
-				info.Revision = main
-				if err := parseKeyValue(v, &kv); err != nil {
-					return fmt.Errorf("%w: key bucket at revision %d: %v", ErrCorrupt, main, err)
-				}
-				if len(v) == 0 {
-					return nil // etcdutl's --bump-revision marker
-				}
-				h := fnv.New64a()
-				h.Write(kv.Key)
-				if tomb {
-					delete(live, h.Sum64())
-				} else {
-					live[h.Sum64()] = struct{}{}
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		info.TotalKey = len(live)
-		info.Keys = int64(len(live))
-		info.Hash = crc.Sum32()
-		meta := tx.Bucket(bucketMeta)
-		info.Version = string(meta.Get(metaStorageVersion))
-		comp, err := etcdCompacted(meta)
-		info.CompactRevision = comp
-		info.Revision = max(info.Revision, comp)
-		return err
+		return nil
 	})
-	return info, err
+	if err != nil && fnErr == nil {
+		return fmt.Errorf("%w: %s: damaged bbolt database: bucket %s: %v", ErrCorrupt, ef.path, bucket, err)
+	}
+	return err
 }
 
-// etcdCompacted returns the compaction revision recorded in an etcd meta
-// bucket: the scheduled one if it is ahead of the finished one (etcd
-// finishes it when it starts), -1 if none.
-func etcdCompacted(meta *bolt.Bucket) (int64, error) {
+// get returns a copy of the value of key in a small bucket (nil if none).
+func (ef *etcdFile) get(bucket, key []byte) ([]byte, error) {
+	var out []byte
+	err := ef.pairs(bucket, func(k, v []byte) error {
+		if bytes.Equal(k, key) {
+			out = append([]byte{}, v...)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// info describes the file as etcdutl snapshot status does (3.5/3.6): Hash
+// is the CRC-32 (Castagnoli) of every bucket's name and pairs in order,
+// Revision the main revision of the key bucket's last key, TotalKey the
+// live keys (a key whose newest version is not a deletion), TotalSize the
+// database's size (trailer excluded), Version the meta bucket's
+// storageVersion (empty before etcd 3.6). The live keys are counted in a
+// set of 64-bit key hashes, 16 bytes or so a key.
+func (ef *etcdFile) info() (Info, error) {
+	info := Info{Format: FormatEtcd, CompactRevision: -1, TotalSize: ef.bf.size()}
+	crc := crc32.New(crcTable)
+	live := map[uint64]struct{}{}
+	var kv mvccpb.KeyValue
+	bs, err := ef.bf.buckets()
+	if err != nil {
+		return Info{}, fmt.Errorf("%w: %s: %v", ErrCorrupt, ef.path, err)
+	}
+	for _, b := range bs {
+		crc.Write(b.name)
+		isKey := bytes.Equal(b.name, bucketKey)
+		err := ef.pairs(b.name, func(k, v []byte) error {
+			crc.Write(k)
+			crc.Write(v)
+			if !isKey {
+				return nil
+			}
+			main, _, tomb, err := parseRevBytes(k)
+			if err != nil {
+				return fmt.Errorf("%w: key bucket: %v", ErrCorrupt, err)
+			}
+			info.Revision = main
+			if len(v) == 0 {
+				return nil // etcdutl's --bump-revision marker
+			}
+			if err := parseKeyValue(v, &kv); err != nil {
+				return fmt.Errorf("%w: key bucket at revision %d: %v", ErrCorrupt, main, err)
+			}
+			h := fnv.New64a()
+			h.Write(kv.Key)
+			if tomb {
+				delete(live, h.Sum64())
+			} else {
+				live[h.Sum64()] = struct{}{}
+			}
+			return nil
+		})
+		if err != nil {
+			return Info{}, err
+		}
+	}
+	info.TotalKey = len(live)
+	info.Keys = int64(len(live))
+	info.Hash = crc.Sum32()
+	sv, err := ef.get(bucketMeta, metaStorageVersion)
+	if err != nil {
+		return Info{}, err
+	}
+	info.Version = string(sv)
+	if info.CompactRevision, err = ef.compacted(); err != nil {
+		return Info{}, err
+	}
+	info.Revision = max(info.Revision, info.CompactRevision)
+	return info, nil
+}
+
+// compacted returns the compaction revision recorded in the meta bucket:
+// the scheduled one if it is ahead of the finished one (etcd finishes it
+// when it starts), -1 if none.
+func (ef *etcdFile) compacted() (int64, error) {
 	comp := int64(-1)
 	for _, k := range [][]byte{metaFinishedCompact, metaScheduledCompact} {
-		v := meta.Get(k)
+		v, err := ef.get(bucketMeta, k)
+		if err != nil {
+			return 0, err
+		}
 		if v == nil {
 			continue
 		}

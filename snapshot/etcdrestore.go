@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
-	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	"github.com/concord-kv/concord/lease"
@@ -78,47 +77,47 @@ func importEtcd(ef *etcdFile, opts RestoreOptions, now func() time.Time) (Info, 
 		return Info{}, err
 	}
 	defer db.Close()
-	info := Info{Format: FormatEtcd, CompactRevision: -1}
-	leases := map[int64]struct{}{}
-	err = ef.view(func(tx *bolt.Tx) error {
-		info.TotalSize = tx.Size()
-		info.Version = string(tx.Bucket(bucketMeta).Get(metaStorageVersion))
-		im := mvcc.NewImporter(db)
-		var kv mvccpb.KeyValue
-		last := int64(0)
-		err := tx.Bucket(bucketKey).ForEach(func(k, v []byte) error {
-			main, sub, tomb, err := parseRevBytes(k)
-			if err != nil {
-				return fmt.Errorf("%w: key bucket: %v", ErrCorrupt, err)
-			}
-			last = max(last, main)
-			if len(v) == 0 {
-				return nil // etcdutl's --bump-revision marker: a revision, no key
-			}
-			if err := parseKeyValue(v, &kv); err != nil {
-				return fmt.Errorf("%w: key bucket at revision %d: %v", ErrCorrupt, main, err)
-			}
-			if len(kv.Key) == 0 {
-				return fmt.Errorf("%w: key bucket at revision %d: a version without a key", ErrCorrupt, main)
-			}
-			info.TotalKey++
-			return im.Add(main, sub, tomb, &kv)
-		})
+	info := Info{Format: FormatEtcd, CompactRevision: -1, TotalSize: ef.bf.size()}
+	sv, err := ef.get(bucketMeta, metaStorageVersion)
+	if err != nil {
+		return Info{}, err
+	}
+	info.Version = string(sv)
+	im := mvcc.NewImporter(db)
+	var kv mvccpb.KeyValue
+	last := int64(0)
+	err = ef.pairs(bucketKey, func(k, v []byte) error {
+		main, sub, tomb, err := parseRevBytes(k)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: key bucket: %v", ErrCorrupt, err)
 		}
-		comp, err := etcdCompacted(tx.Bucket(bucketMeta))
-		if err != nil {
-			return err
+		last = max(last, main)
+		if len(v) == 0 {
+			return nil // etcdutl's --bump-revision marker: a revision, no key
 		}
-		cur, err := im.Finish(last, comp)
-		if err != nil {
-			return fmt.Errorf("snapshot: restore: %w", err)
+		if err := parseKeyValue(v, &kv); err != nil {
+			return fmt.Errorf("%w: key bucket at revision %d: %v", ErrCorrupt, main, err)
 		}
-		info.Revision, info.CompactRevision = cur, comp
-		return importLeasesAlarms(tx, db, leases)
+		if len(kv.Key) == 0 {
+			return fmt.Errorf("%w: key bucket at revision %d: a version without a key", ErrCorrupt, main)
+		}
+		info.TotalKey++
+		return im.Add(main, sub, tomb, &kv)
 	})
 	if err != nil {
+		return Info{}, err
+	}
+	comp, err := ef.compacted()
+	if err != nil {
+		return Info{}, err
+	}
+	cur, err := im.Finish(last, comp)
+	if err != nil {
+		return Info{}, fmt.Errorf("snapshot: restore: %w", err)
+	}
+	info.Revision, info.CompactRevision = cur, comp
+	leases := map[int64]struct{}{}
+	if err := importLeasesAlarms(ef, db, leases); err != nil {
 		return Info{}, err
 	}
 	b := db.NewBatch()
@@ -138,50 +137,48 @@ func importEtcd(ef *etcdFile, opts RestoreOptions, now func() time.Time) (Info, 
 	return finishRestore(db, info, opts, now)
 }
 
-// importLeasesAlarms writes the lease and alarm buckets of tx into db and
+// importLeasesAlarms writes the lease and alarm buckets of ef into db and
 // records the lease IDs in leases.
-func importLeasesAlarms(tx *bolt.Tx, db *pebble.DB, leases map[int64]struct{}) error {
+func importLeasesAlarms(ef *etcdFile, db *pebble.DB, leases map[int64]struct{}) error {
 	b := db.NewBatch()
-	defer b.Close()
-	if lb := tx.Bucket(bucketLease); lb != nil {
-		err := lb.ForEach(func(k, v []byte) error {
-			id, ttl, rem, err := parseLease(v)
-			if err != nil {
-				return fmt.Errorf("%w: lease bucket: %v", ErrCorrupt, err)
-			}
-			if len(k) != 8 || int64(binary.BigEndian.Uint64(k)) != id {
-				return fmt.Errorf("%w: lease bucket: key %x holds lease %d", ErrCorrupt, k, id)
-			}
-			leases[id] = struct{}{}
-			if err := lease.ImportLease(b, id, ttl, rem); err != nil {
-				return err
-			}
-			if b.Len() >= restoreBatchBytes {
-				if err := b.Commit(pebble.NoSync); err != nil {
-					return err
-				}
-				b.Reset()
-			}
+	defer func() { b.Close() }()
+	err := ef.pairs(bucketLease, func(k, v []byte) error {
+		id, ttl, rem, err := parseLease(v)
+		if err != nil {
+			return fmt.Errorf("%w: lease bucket: %v", ErrCorrupt, err)
+		}
+		if len(k) != 8 || int64(binary.BigEndian.Uint64(k)) != id {
+			return fmt.Errorf("%w: lease bucket: key %x holds lease %d", ErrCorrupt, k, id)
+		}
+		leases[id] = struct{}{}
+		if err := lease.ImportLease(b, id, ttl, rem); err != nil {
+			return err
+		}
+		if b.Len() < restoreBatchBytes {
 			return nil
-		})
-		if err != nil {
+		}
+		if err := b.Commit(pebble.NoSync); err != nil {
 			return err
 		}
+		b.Close()
+		b = db.NewBatch()
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if ab := tx.Bucket(bucketAlarm); ab != nil {
-		err := ab.ForEach(func(k, _ []byte) error {
-			member, alarm, err := parseAlarmMember(k)
-			if err != nil {
-				return fmt.Errorf("%w: alarm bucket: %v", ErrCorrupt, err)
-			}
-			key := []byte{storage.PrefixAlarm}
-			key = binary.BigEndian.AppendUint64(key, member)
-			key = binary.BigEndian.AppendUint32(key, uint32(alarm))
-			return b.Set(key, nil, nil)
-		})
+	err = ef.pairs(bucketAlarm, func(k, _ []byte) error {
+		member, alarm, err := parseAlarmMember(k)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: alarm bucket: %v", ErrCorrupt, err)
 		}
+		key := []byte{storage.PrefixAlarm}
+		key = binary.BigEndian.AppendUint64(key, member)
+		key = binary.BigEndian.AppendUint32(key, uint32(alarm))
+		return b.Set(key, nil, nil)
+	})
+	if err != nil {
+		return err
 	}
 	return b.Commit(pebble.NoSync)
 }
