@@ -116,6 +116,9 @@ func importEtcd(ef *etcdFile, opts RestoreOptions, now func() time.Time) (Info, 
 		return Info{}, fmt.Errorf("snapshot: restore: %w", err)
 	}
 	info.Revision, info.CompactRevision = cur, comp
+	if info.Note, err = authNote(ef); err != nil {
+		return Info{}, err
+	}
 	leases := map[int64]struct{}{}
 	if err := importLeasesAlarms(ef, db, leases); err != nil {
 		return Info{}, err
@@ -181,4 +184,31 @@ func importLeasesAlarms(ef *etcdFile, db *pebble.DB, leases map[int64]struct{}) 
 		return err
 	}
 	return b.Commit(pebble.NoSync)
+}
+
+// authNote describes the auth state of ef that a restore does not carry
+// (Concord's auth store has no users or roles yet), or is empty.
+func authNote(ef *etcdFile) (string, error) {
+	count := func(bucket []byte) (int, error) {
+		n := 0
+		err := ef.pairs(bucket, func(_, _ []byte) error { n++; return nil })
+		return n, err
+	}
+	users, err := count(bucketAuthUsers)
+	if err != nil {
+		return "", err
+	}
+	roles, err := count(bucketAuthRoles)
+	if err != nil {
+		return "", err
+	}
+	enabled, err := ef.get(bucketAuth, authEnabledKey)
+	if err != nil {
+		return "", err
+	}
+	on := len(enabled) == 1 && enabled[0] == 1
+	if users == 0 && roles == 0 && !on {
+		return "", nil
+	}
+	return fmt.Sprintf("auth not restored (%d users, %d roles, auth enabled %v): Concord cannot hold etcd's users and roles yet; recreate them", users, roles, on), nil
 }

@@ -219,6 +219,11 @@ func TestEtcdSnapshotFromEtcdIntoConcord(t *testing.T) {
 	}
 	defer ecli.Close()
 	comp, cur := writeHistory(t, ecli)
+	uctx, ucancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ucancel()
+	if _, err := ecli.UserAdd(uctx, "alice", "secret"); err != nil { // auth is not in the key space: no revision
+		t.Fatal(err)
+	}
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "etcd.db")
@@ -243,6 +248,10 @@ func TestEtcdSnapshotFromEtcdIntoConcord(t *testing.T) {
 			"--initial-advertise-peer-urls", m.PeerURL, "--bump-revision=0")
 		if code != 0 {
 			t.Fatalf("restore %s: exit %d\n%s%s", m.Name, code, out, errOut)
+		}
+		// Concord's auth store cannot hold users yet: the restore says so.
+		if !strings.Contains(errOut, "warning: auth not restored (1 users, 0 roles, auth enabled false)") {
+			t.Errorf("restore %s did not warn of the user it left out:\n%s", m.Name, errOut)
 		}
 	}
 	nc.Launch(t)
