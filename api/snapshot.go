@@ -23,8 +23,8 @@ const snapshotChunkBytes = 32 << 10
 // its SHA-256, so that etcdctl snapshot save and etcdutl snapshot
 // status/restore accept it. It is sent as Blob chunks of 32 KiB with
 // RemainingBytes counting the bytes still to come after each chunk (0 on
-// the last), Version set to the API version and the header's revision the
-// snapshot's. Errors: Unimplemented without Config.DB; the stream's error
+// the last) and Version set to the API version; like etcd's, the chunks
+// carry no response header. Errors: Unimplemented without Config.DB; the stream's error
 // if the client goes away; storage errors as Unknown.
 func (s *Server) Snapshot(_ *pb.SnapshotRequest, stream grpc.ServerStreamingServer[pb.SnapshotResponse]) error {
 	if s.cfg.DB == nil {
@@ -41,8 +41,7 @@ func (s *Server) Snapshot(_ *pb.SnapshotRequest, stream grpc.ServerStreamingServ
 	info := edb.Info()
 	s.lg.Info("sending database snapshot to client", zap.Int64("total-bytes", info.TotalSize), zap.Int64("revision", info.Revision),
 		zap.Duration("build-took", time.Since(start)))
-	w := &snapshotSender{stream: stream, remaining: info.TotalSize, version: s.cfg.Version, header: s.header(info.Revision),
-		buf: make([]byte, 0, snapshotChunkBytes)}
+	w := &snapshotSender{stream: stream, remaining: info.TotalSize, version: s.cfg.Version, buf: make([]byte, 0, snapshotChunkBytes)}
 	if _, err := edb.WriteTo(w); err != nil {
 		return toGRPC(err)
 	}
@@ -59,7 +58,6 @@ type snapshotSender struct {
 	stream    grpc.ServerStreamingServer[pb.SnapshotResponse]
 	remaining int64
 	version   string
-	header    *pb.ResponseHeader
 	buf       []byte
 }
 
@@ -88,7 +86,6 @@ func (w *snapshotSender) flush() error {
 		w.remaining = 0
 	}
 	err := w.stream.Send(&pb.SnapshotResponse{
-		Header:         w.header,
 		RemainingBytes: uint64(w.remaining),
 		Blob:           w.buf,
 		Version:        w.version,
