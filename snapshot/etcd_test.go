@@ -215,3 +215,18 @@ func TestEtcdBadFiles(t *testing.T) {
 		})
 	}
 }
+
+func TestRemoveTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"concord-snapshot-1.db.tmp", "concord-snapshot-2.db.tmp", "keep.db"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := snapshot.RemoveTempFiles(dir); n != 2 || err != nil {
+		t.Fatalf("RemoveTempFiles: %d %v", n, err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 || ents[0].Name() != "keep.db" {
+		t.Fatalf("left %v", ents)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/cockroachdb/pebble/v2"
 	bolt "go.etcd.io/bbolt"
@@ -25,6 +26,25 @@ import (
 // BuildEtcd writes: bbolt keeps a transaction's dirty pages in memory
 // until it commits.
 const etcdBatchBytes = 16 << 20
+
+// tempPattern names BuildEtcd's temporary files (os.CreateTemp's '*').
+const tempPattern = "concord-snapshot-*.db.tmp"
+
+// RemoveTempFiles removes the temporary files BuildEtcd left in dir when
+// its process stopped before Close (the server calls it at start) and
+// returns how many it removed.
+func RemoveTempFiles(dir string) (int, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, tempPattern))
+	if err != nil {
+		return 0, err
+	}
+	for i, p := range paths {
+		if err := os.Remove(p); err != nil {
+			return i, fmt.Errorf("snapshot: %w", err)
+		}
+	}
+	return len(paths), nil
+}
 
 // EtcdDB is an etcd backend database (a bbolt file with etcd's buckets)
 // built by BuildEtcd from a Concord state, in a temporary file; WriteTo
@@ -64,7 +84,7 @@ func BuildEtcd(r pebble.Reader, dir string) (_ *EtcdDB, err error) {
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	f, err := os.CreateTemp(dir, "concord-snapshot-*.db.tmp")
+	f, err := os.CreateTemp(dir, tempPattern)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
