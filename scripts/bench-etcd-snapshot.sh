@@ -55,6 +55,7 @@ cbytes=$(stat -c %s "$work/concord.db")
 concord_s=$(echo "$t1 - $t0" | bc)
 echo "Concord server peak RSS after the snapshot: $(awk '/VmHWM/{print int($2/1024)}' "/proc/${pids[0]}/status") MiB"
 echo "Concord snapshot: $cbytes bytes in ${concord_s}s ($(echo "$cbytes / $concord_s / 1048576" | bc) MiB/s)"
+echo "  of which building the bbolt file: $(grep -o '"build-took":"[^"]*"' "$work/concord.log" | cut -d'"' -f4)"
 echo "Concord/etcd snapshot speed (same data, bytes/s): $(echo "scale=2; ($cbytes / $concord_s) / ($bytes / $etcd_s)" | bc)"
 echo "Concord/etcd snapshot time: $(echo "scale=2; $concord_s / $etcd_s" | bc)"
 etcdctl snapshot status "$work/concord.db" -w table
