@@ -69,18 +69,25 @@ var (
 // Info describes a snapshot file; its first five fields are those of
 // etcd's `snapshot status` (etcdutl's snapshot.Status).
 type Info struct {
-	// Hash is the CRC-32 (Castagnoli) of the pairs: every key then value,
-	// in file order. Equal states give equal hashes.
+	// Hash is, for a Concord file, the CRC-32 (Castagnoli) of the pairs:
+	// every key then value, in file order (equal states give equal
+	// hashes); for an etcd file, etcdutl's: the CRC-32 of every bucket's
+	// name, keys and values.
 	Hash uint32
 	// Revision is the MVCC current revision of the state (1 for a store
 	// that was never written).
 	Revision int64
-	// TotalKey is the number of key/value pairs in the file, as etcd's
-	// total keys counts every key of every bucket.
+	// TotalKey is, for a Concord file, the number of key/value pairs in
+	// it; for an etcd file the live keys, as etcdutl 3.6 counts them
+	// (etcdctl 3.4 counted every pair of every bucket). After Restore of
+	// an etcd file, the versions restored.
 	TotalKey int
-	// TotalSize is the size of the file in bytes, trailer included.
+	// TotalSize is the size in bytes: of a Concord file, trailer
+	// included; of an etcd file, its bbolt database (trailer excluded), as
+	// etcdutl's.
 	TotalSize int64
-	// Version is the Concord version that wrote the file.
+	// Version is the Concord version that wrote a Concord file, or an etcd
+	// file's storageVersion (empty before etcd 3.6 and from Concord).
 	Version string
 
 	// CompactRevision is the MVCC compacted revision, -1 if the store
