@@ -106,6 +106,9 @@ type Config struct {
 	// DB is the member's engine, read by Maintenance.Snapshot; nil makes
 	// Snapshot answer Unimplemented.
 	DB *pebble.DB
+	// SnapshotDir is where Maintenance.Snapshot builds the etcd database it
+	// streams (a temporary file, removed after); empty means os.TempDir().
+	SnapshotDir string
 	// ClientURLs are this member's advertised client URLs.
 	ClientURLs []string
 	// Metrics, if set, counts proposals pending (see Metrics); the gRPC

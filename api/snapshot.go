@@ -17,31 +17,32 @@ import (
 const snapshotChunkBytes = 32 << 10
 
 // Snapshot serves etcd's Maintenance.Snapshot: the replicated state of one
-// Pebble snapshot of this member, in Concord's snapshot file format
-// (package snapshot; its SHA-256 trailer is the stream's last 32 bytes, as
-// etcd ends its stream with a sha256), sent as Blob chunks of 32 KiB with
+// Pebble snapshot of this member as an etcd backend database (a bbolt
+// file with etcd's buckets, package snapshot's BuildEtcd, built in a
+// temporary file under Config.SnapshotDir and removed after), followed by
+// its SHA-256, so that etcdctl snapshot save and etcdutl snapshot
+// status/restore accept it. It is sent as Blob chunks of 32 KiB with
 // RemainingBytes counting the bytes still to come after each chunk (0 on
-// the last), Version set to the API version and the header's revision the
-// snapshot's. The size is known before
-// the first chunk because the snapshot is scanned once first. Errors:
-// Unimplemented without Config.DB; the stream's error if the client goes
-// away; storage errors as Unknown.
+// the last) and Version set to the API version; like etcd's, the chunks
+// carry no response header. Errors: Unimplemented without Config.DB; the stream's error
+// if the client goes away; storage errors as Unknown.
 func (s *Server) Snapshot(_ *pb.SnapshotRequest, stream grpc.ServerStreamingServer[pb.SnapshotResponse]) error {
 	if s.cfg.DB == nil {
 		return status.Error(codes.Unimplemented, "concord: snapshot needs the storage engine")
 	}
 	start := time.Now()
 	snap := s.cfg.DB.NewSnapshot()
-	defer snap.Close()
-	enc, err := snapshot.NewEncoder(snap)
+	edb, err := snapshot.BuildEtcd(snap, s.cfg.SnapshotDir)
+	snap.Close()
 	if err != nil {
 		return toGRPC(err)
 	}
-	info := enc.Info()
-	s.lg.Info("sending database snapshot to client", zap.Int64("total-bytes", info.TotalSize), zap.Int64("revision", info.Revision))
-	w := &snapshotSender{stream: stream, remaining: info.TotalSize, version: s.cfg.Version, header: s.header(info.Revision),
-		buf: make([]byte, 0, snapshotChunkBytes)}
-	if _, err := enc.WriteTo(w); err != nil {
+	defer edb.Close()
+	info := edb.Info()
+	s.lg.Info("sending database snapshot to client", zap.Int64("total-bytes", info.TotalSize), zap.Int64("revision", info.Revision),
+		zap.Duration("build-took", time.Since(start)))
+	w := &snapshotSender{stream: stream, remaining: info.TotalSize, version: s.cfg.Version, buf: make([]byte, 0, snapshotChunkBytes)}
+	if _, err := edb.WriteTo(w); err != nil {
 		return toGRPC(err)
 	}
 	if err := w.flush(); err != nil {
@@ -57,7 +58,6 @@ type snapshotSender struct {
 	stream    grpc.ServerStreamingServer[pb.SnapshotResponse]
 	remaining int64
 	version   string
-	header    *pb.ResponseHeader
 	buf       []byte
 }
 
@@ -86,7 +86,6 @@ func (w *snapshotSender) flush() error {
 		w.remaining = 0
 	}
 	err := w.stream.Send(&pb.SnapshotResponse{
-		Header:         w.header,
 		RemainingBytes: uint64(w.remaining),
 		Blob:           w.buf,
 		Version:        w.version,

@@ -813,7 +813,7 @@ func (f *concordFixture) snapshotSave(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.out), &st); err != nil || r.code != 0 {
 		t.Fatalf("snapshot status -w json: %+v (%v)", r, err)
 	}
-	if st.Revision < rev || st.TotalKey == 0 || st.Version != config.Version {
+	if st.Revision < rev || st.TotalKey == 0 || st.Version != "" { // an etcd file without storageVersion
 		t.Errorf("snapshot status: %+v, want revision >= %d", st, rev)
 	}
 	r = run(t, "", f.all, "snapshot", "save", path+".2")

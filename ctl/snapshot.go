@@ -45,9 +45,10 @@ func (a *app) newSnapshotCommand() *cobra.Command {
 	status := &cobra.Command{
 		Use:   "status <filename>",
 		Short: "Gets backend snapshot status of a given file",
-		Long: "Checks a Concord snapshot file (its SHA-256 trailer and structure) and prints its hash\n" +
-			"(CRC-32 of the state), revision, total keys, total size and the Concord version that wrote it,\n" +
-			"as etcdutl snapshot status prints them.",
+		Long: "Checks a snapshot file, etcd's (a bbolt database with its SHA-256 trailer, as etcdctl snapshot save\n" +
+			"writes it against etcd or Concord) or Concord's own older format, and prints its hash, revision,\n" +
+			"total keys, total size and version as etcdutl snapshot status does: for an etcd file the CRC-32 of\n" +
+			"its buckets, the last revision, the live keys, the database size and its storageVersion.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return exitErrf(ExitBadArgs, "snapshot status requires exactly one argument")
@@ -67,7 +68,8 @@ func (a *app) newSnapshotCommand() *cobra.Command {
 	restore := &cobra.Command{
 		Use:   "restore <filename> [options]",
 		Short: "Restores an etcd member snapshot to an etcd directory",
-		Long: "Creates a new member data directory from a Concord snapshot file. The member started on it\n" +
+		Long: "Creates a new member data directory from a snapshot file: etcd's (saved from etcd 3.4-3.6 or Concord;\n" +
+			"its SHA-256 trailer is checked unless --skip-hash-check) or Concord's own older format. The member started on it\n" +
 			"bootstraps a new cluster from its --initial-cluster; restore every member of the new cluster\n" +
 			"from the same file. By default the revision is bumped by 1000000 and marked compacted, so\n" +
 			"that clients' watches from older revisions fail with \"compacted\" and re-list.",
@@ -153,6 +155,9 @@ func (o *restoreOptions) run(cmd *cobra.Command, path string) error {
 	})
 	if err != nil {
 		return exitErr(ExitError, err)
+	}
+	if info.Note != "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", info.Note)
 	}
 	compacted := ""
 	if mark {
@@ -255,8 +260,8 @@ func (a *app) saveSnapshot(ctx context.Context, path string) (string, error) {
 		f.Close()
 		return resp.Version, err
 	}
-	// As etcdctl: a complete snapshot (etcd's bbolt file or Concord's
-	// padded one) is a multiple of 512 bytes followed by a sha256.
+	// As etcdctl: a complete snapshot (a bbolt file) is a multiple of 512
+	// bytes followed by a sha256.
 	if size%snapshot.BlockSize != snapshot.TrailerLen {
 		f.Close()
 		return resp.Version, fmt.Errorf("sha256 checksum not found [bytes: %d]", size)

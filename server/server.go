@@ -38,6 +38,7 @@ import (
 	"github.com/concord-kv/concord/membership"
 	"github.com/concord-kv/concord/mvcc"
 	"github.com/concord-kv/concord/raftnode"
+	"github.com/concord-kv/concord/snapshot"
 	"github.com/concord-kv/concord/storage"
 	"github.com/concord-kv/concord/v3lock"
 	"github.com/concord-kv/concord/watch"
@@ -77,6 +78,10 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 	}
 	if err := mtls.autoTLS(cfg, dataDir, lg); err != nil {
 		return err
+	}
+	// A snapshot being built when the member last stopped left its file.
+	if n, err := snapshot.RemoveTempFiles(dataDir); err != nil || n > 0 {
+		lg.Info("removed unfinished snapshot files", zap.Int("files", n), zap.Error(err))
 	}
 	db, err := storage.Open(filepath.Join(dataDir, "db"), storage.Options{WALDir: cfg.WALDir, Logger: storage.ZapLogger(lg.Named("pebble"))})
 	if err != nil {
@@ -241,6 +246,7 @@ func Run(ctx context.Context, cfg *config.Config, lg *zap.Logger) error {
 		ForwardTLS:          forwardTLS,
 		DBSize:              func() (int64, int64) { return dbSize(db) },
 		DB:                  db,
+		SnapshotDir:         dataDir,
 		Defragment: func(ctx context.Context) error {
 			return db.Compact(ctx, storage.StateStart, storage.StateEnd, true)
 		},

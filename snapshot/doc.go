@@ -1,7 +1,25 @@
-// Package snapshot defines Concord's snapshot file, the file behind
-// `etcdctl snapshot save` against Concord, `concordctl snapshot status` and
-// `concordctl snapshot restore`, and implements those three operations over
-// a Pebble reader, a file and a new data directory.
+// Package snapshot implements the snapshot files behind `etcdctl snapshot
+// save` against Concord, `concordctl snapshot status` and `concordctl
+// snapshot restore`.
+//
+// # etcd's format (what Concord sends)
+//
+// Maintenance.Snapshot streams an etcd backend database: a bbolt file
+// with etcd's buckets followed by the SHA-256 of its bytes, so that
+// etcdctl and etcdutl (3.4–3.6) save, check and restore it and etcd
+// starts on it. BuildEtcd writes it from one Pebble snapshot into a
+// temporary file in batched bbolt transactions (etcdwrite.go; the bucket
+// schema is etcdschema.go, learnt from etcd's source). ReadInfo and
+// Restore read such files from etcd or Concord (etcdread.go,
+// etcdrestore.go) with a page reader of their own (bolt.go) that checks
+// every page and reads with ReadAt, so memory stays bounded and a damaged
+// file is an error, never a fault; the trailer is checked first, as
+// etcdutl does, and nothing is written before the file passed.
+//
+// # Concord's own format (read only)
+//
+// Before it sent etcd's format, Concord wrote a file of its own, described
+// below; ReadInfo and Restore still read it, recognised by its magic.
 //
 // A snapshot holds the replicated state machine, the key range
 // [storage.StateStart, storage.StateEnd) read from one Pebble snapshot:

@@ -14,7 +14,7 @@ import (
 var (
 	// ErrNotSnapshot is returned for a file that does not start with
 	// Concord's snapshot magic (for example an etcd bbolt snapshot).
-	ErrNotSnapshot = errors.New("snapshot: not a Concord snapshot file")
+	ErrNotSnapshot = errors.New("snapshot: not a snapshot file (neither etcd's bbolt database nor Concord's format)")
 	// ErrUnsupportedVersion is returned for a snapshot file of a format
 	// version this build cannot read.
 	ErrUnsupportedVersion = errors.New("snapshot: unsupported snapshot format version")
@@ -69,18 +69,25 @@ var (
 // Info describes a snapshot file; its first five fields are those of
 // etcd's `snapshot status` (etcdutl's snapshot.Status).
 type Info struct {
-	// Hash is the CRC-32 (Castagnoli) of the pairs: every key then value,
-	// in file order. Equal states give equal hashes.
+	// Hash is, for a Concord file, the CRC-32 (Castagnoli) of the pairs:
+	// every key then value, in file order (equal states give equal
+	// hashes); for an etcd file, etcdutl's: the CRC-32 of every bucket's
+	// name, keys and values.
 	Hash uint32
 	// Revision is the MVCC current revision of the state (1 for a store
 	// that was never written).
 	Revision int64
-	// TotalKey is the number of key/value pairs in the file, as etcd's
-	// total keys counts every key of every bucket.
+	// TotalKey is, for a Concord file, the number of key/value pairs in
+	// it; for an etcd file the live keys, as etcdutl 3.6 counts them
+	// (etcdctl 3.4 counted every pair of every bucket). After Restore of
+	// an etcd file, the versions restored.
 	TotalKey int
-	// TotalSize is the size of the file in bytes, trailer included.
+	// TotalSize is the size in bytes: of a Concord file, trailer
+	// included; of an etcd file, its bbolt database (trailer excluded), as
+	// etcdutl's.
 	TotalSize int64
-	// Version is the Concord version that wrote the file.
+	// Version is the Concord version that wrote a Concord file, or an etcd
+	// file's storageVersion (empty before etcd 3.6 and from Concord).
 	Version string
 
 	// CompactRevision is the MVCC compacted revision, -1 if the store
@@ -89,9 +96,27 @@ type Info struct {
 	// Keys is the number of live keys at Revision (what `get "" --prefix
 	// --count-only` would answer).
 	Keys int64
-	// FormatVersion is the file format version (FormatVersion).
+	// FormatVersion is the file format version (FormatVersion) of a
+	// Concord snapshot, 0 for an etcd one.
 	FormatVersion int
+	// Format is FormatConcord or FormatEtcd.
+	Format string
+	// Note says what a restore left out, for the operator (empty if
+	// nothing): an etcd file's users and roles, which Concord's auth store
+	// cannot hold yet.
+	Note string
 }
+
+// The snapshot file formats ReadInfo and Restore read (Info.Format).
+const (
+	// FormatConcord is Concord's own snapshot file (this package's doc),
+	// written by Concord before it sent etcd's format; still read.
+	FormatConcord = "concord"
+	// FormatEtcd is an etcd backend database (bbolt, etcd's buckets) with
+	// or without its SHA-256 trailer: what etcd 3.4–3.6 and Concord send
+	// for etcdctl snapshot save.
+	FormatEtcd = "etcd"
+)
 
 // headerLen is the header's size in bytes for a version string of n bytes.
 func headerLen(n int) int { return len(magic) + 2 + 1 + n + 8 + 8 + 8 + 8 }
@@ -115,8 +140,8 @@ const bboltMagic = 0xED0CDAED
 // notSnapshot explains why head (the first bytes of a file) is not a
 // Concord snapshot.
 func notSnapshot(head []byte) error {
-	if len(head) >= 20 && binary.LittleEndian.Uint32(head[16:20]) == bboltMagic {
-		return fmt.Errorf("%w (it is an etcd bbolt database: restore it with etcdutl, not concordctl)", ErrNotSnapshot)
+	if isBolt(head) {
+		return fmt.Errorf("%w (it is an etcd bbolt database)", ErrNotSnapshot)
 	}
 	return ErrNotSnapshot
 }

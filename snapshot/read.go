@@ -19,6 +19,18 @@ import (
 // ErrUnsupportedVersion, ErrCorrupt, ErrHashMismatch, or the file's I/O
 // error.
 func ReadInfo(path string) (Info, error) {
+	format, size, err := sniff(path)
+	if err != nil {
+		return Info{}, err
+	}
+	if format == FormatEtcd {
+		ef, err := openEtcd(path, size, true)
+		if err != nil {
+			return Info{}, err
+		}
+		defer ef.close()
+		return ef.info()
+	}
 	fr, err := openFile(path)
 	if err != nil {
 		return Info{}, err
@@ -87,6 +99,7 @@ func openFile(path string) (*fileReader, error) {
 		return nil, fmt.Errorf("%s: %w: truncated (%d bytes)", path, ErrCorrupt, size)
 	}
 	info.TotalSize = size
+	info.Format = FormatConcord
 	fr.info = info
 	return fr, nil
 }

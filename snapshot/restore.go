@@ -127,6 +127,13 @@ func Restore(path string, opts RestoreOptions) (Info, error) {
 	if opts.Now != nil {
 		now = opts.Now
 	}
+	format, size, err := sniff(path)
+	if err != nil {
+		return Info{}, err
+	}
+	if format == FormatEtcd {
+		return restoreEtcd(path, size, opts, now)
+	}
 	fr, err := openFile(path)
 	if err != nil {
 		return Info{}, err
@@ -227,8 +234,15 @@ func restoreInto(fr *fileReader, opts RestoreOptions, now func() time.Time) (Inf
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return Info{}, fmt.Errorf("snapshot: restore: %w", err)
 	}
-	b.Close()
-	b = db.NewBatch()
+	return finishRestore(db, info, opts, now)
+}
+
+// finishRestore bumps the revision of the restored engine db as opts say,
+// writes the restore marker, syncs and flushes; info is the file's, with
+// Revision and CompactRevision as restored.
+func finishRestore(db *pebble.DB, info Info, opts RestoreOptions, now func() time.Time) (Info, error) {
+	b := db.NewBatch()
+	defer b.Close()
 	rev, err := mvcc.BumpRevision(db, b, opts.BumpRevision, opts.MarkCompacted)
 	if err != nil {
 		return Info{}, fmt.Errorf("snapshot: restore: %w", err)

@@ -15,7 +15,10 @@ import (
 	"github.com/concord-kv/concord/storage"
 )
 
-// Encoder writes one snapshot file of a Pebble reader. NewEncoder scans the
+// Encoder writes one snapshot file of Concord's own (older) format of a
+// Pebble reader. Concord sends etcd's format now (BuildEtcd); the Encoder
+// remains so that files of the old format can still be made and read back
+// (tests, tools). NewEncoder scans the
 // state once to learn what the file will hold (so that its size is known
 // before the first byte is sent, as the Snapshot RPC's remaining_bytes
 // needs); WriteTo reads it a second time to write it.
@@ -31,6 +34,7 @@ type Encoder struct {
 func NewEncoder(r pebble.Reader) (*Encoder, error) {
 	info := Info{
 		FormatVersion:   FormatVersion,
+		Format:          FormatConcord,
 		Version:         config.Version,
 		Revision:        1,
 		CompactRevision: -1,

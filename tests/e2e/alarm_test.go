@@ -142,21 +142,29 @@ func nospaceScenario(t *testing.T, ep, valueFile string) []ctlResult {
 // cleanup.
 func startEtcd(t *testing.T, extra ...string) string {
 	t.Helper()
+	dir := t.TempDir()
+	peer := "http://" + concordtest.FreeAddr(t, "127.0.0.1")
+	return startEtcdOn(t, "etcd1", filepath.Join(dir, "data"), peer, extra...)
+}
+
+// startEtcdOn is startEtcd with the member's name, data dir (which may
+// hold a restored snapshot) and peer URL given.
+func startEtcdOn(t *testing.T, name, dataDir, peer string, extra ...string) string {
+	t.Helper()
 	path, err := exec.LookPath("etcd")
 	if err != nil {
 		t.Fatalf("etcd not found (apt-get install etcd-server): %v", err)
 	}
 	dir := t.TempDir()
 	client := "http://" + concordtest.FreeAddr(t, "127.0.0.1")
-	peer := "http://" + concordtest.FreeAddr(t, "127.0.0.1")
 	log, err := os.Create(filepath.Join(dir, "etcd.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"--name=etcd1", "--data-dir=" + filepath.Join(dir, "data"),
+	args := append([]string{"--name=" + name, "--data-dir=" + dataDir,
 		"--listen-client-urls=" + client, "--advertise-client-urls=" + client,
 		"--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
-		"--initial-cluster=etcd1=" + peer, "--logger=zap"}, extra...)
+		"--initial-cluster=" + name + "=" + peer, "--logger=zap"}, extra...)
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
