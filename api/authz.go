@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -134,6 +135,15 @@ func (s *Server) authorize(ctx context.Context, fullMethod string) (context.Cont
 		return ctx, nil
 	}
 	ai, err := st.AuthInfoFromContext(ctx)
+	if errors.Is(err, auth.ErrInvalidAuthToken) {
+		// A simple token handed out moments ago by another member, in an
+		// Authenticate entry this member has not applied yet, is known once
+		// everything committed before this call is applied (etcd waits for a
+		// ReadIndex before its token lookup too).
+		if berr := s.linearizableBarrier(ctx); berr == nil {
+			ai, err = st.AuthInfoFromContext(ctx)
+		}
+	}
 	if err != nil {
 		return ctx, toGRPC(err)
 	}
