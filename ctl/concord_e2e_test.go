@@ -64,7 +64,6 @@ func TestConcordCluster(t *testing.T) {
 	t.Run("defrag --cluster", f.defrag)
 	t.Run("alarm", f.alarm)
 	t.Run("move-leader", f.moveLeader)
-	t.Run("auth user role unimplemented", f.authUnimplemented)
 	t.Run("snapshot save and status", f.snapshotSave)
 	t.Run("check perf", f.checkPerf)
 }
@@ -302,8 +301,6 @@ func (f *concordFixture) etcdctlParity(t *testing.T) {
 		{"", []string{"member", "remove", "1"}},
 		{"", []string{"member", "update", "1", "--peer-urls=http://127.0.0.9:1"}},
 		{"", []string{"user", "list"}},
-		{"", []string{"user", "add", "u1", "--new-user-password=p"}},
-		{"", []string{"role", "add", "r1"}},
 		{"", []string{"auth", "enable"}},
 		{"value(\"/registry/pods/default/a\") = \"nope\"\n\nput k1 v1\n\nput k2 v2\n\n", []string{"txn"}},
 		{"mod(\"/registry/pods/default/a\") > \"0\"\n\nget /registry/pods/default/a\n\n\n", []string{"txn"}},
@@ -779,25 +776,6 @@ func (f *concordFixture) moveLeader(t *testing.T) {
 	r = run(t, "", "--endpoints="+follower, "move-leader", f.ids[li])
 	if r.code != ExitBadArgs || r.err != fmt.Sprintf("Error: no leader endpoint given at [%s]\n", follower) {
 		t.Errorf("move-leader via a follower: %+v", r)
-	}
-}
-
-// authUnimplemented: Concord does not serve Auth yet; every auth, user and
-// role command must fail with the server's Unimplemented error, never
-// print success.
-func (f *concordFixture) authUnimplemented(t *testing.T) {
-	for _, args := range [][]string{
-		{"auth", "enable"}, {"auth", "disable"}, {"auth", "status"},
-		{"user", "add", "root", "--new-user-password=pw"}, {"user", "list"}, {"user", "get", "root"},
-		{"user", "delete", "root"}, {"user", "grant-role", "root", "root"}, {"user", "revoke-role", "root", "root"},
-		{"user", "passwd", "root", "--interactive=false"},
-		{"role", "add", "r"}, {"role", "list"}, {"role", "get", "r"}, {"role", "delete", "r"},
-		{"role", "grant-permission", "r", "readwrite", "/a"}, {"role", "revoke-permission", "r", "/a"},
-	} {
-		r := run(t, "pw\n", append([]string{f.all}, args...)...)
-		if r.code == 0 || r.out != "" || !strings.HasPrefix(r.err, "Error: ") || !strings.Contains(r.err, "code = Unimplemented") {
-			t.Errorf("%q: %+v", args, r)
-		}
 	}
 }
 
