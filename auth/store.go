@@ -1,9 +1,7 @@
 package auth
 
 import (
-	"bytes"
 	"crypto/rand"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -117,41 +115,17 @@ func (s *Store) changedLocked() {
 // storage.ErrCorrupt. Simple tokens of users that no longer exist, or all
 // of them if auth is now disabled, are dropped.
 func (s *Store) Load(r pebble.Reader) error {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{storage.PrefixAuth}, UpperBound: []byte{storage.PrefixAuth + 1}})
+	st, err := ReadState(r)
 	if err != nil {
 		return err
 	}
-	defer it.Close()
-	enabled, rev := false, uint64(1)
+	enabled, rev := st.Enabled, st.Revision
 	users, roles := map[string]*authpb.User{}, map[string]*authpb.Role{}
-	for ok := it.First(); ok; ok = it.Next() {
-		k, v := it.Key(), it.Value()
-		if len(k) < 2 {
-			return fmt.Errorf("%w: auth key %x", storage.ErrCorrupt, k)
-		}
-		switch {
-		case bytes.Equal(k, enabledKey) && len(v) == 1:
-			enabled = v[0] == 1
-		case bytes.Equal(k, revisionKey) && len(v) == 8:
-			rev = binary.BigEndian.Uint64(v)
-		case k[1] == kindUser:
-			u := &authpb.User{}
-			if err := proto.Unmarshal(v, u); err != nil {
-				return fmt.Errorf("%w: auth user %q: %v", storage.ErrCorrupt, k[2:], err)
-			}
-			users[string(k[2:])] = u
-		case k[1] == kindRole:
-			ro := &authpb.Role{}
-			if err := proto.Unmarshal(v, ro); err != nil {
-				return fmt.Errorf("%w: auth role %q: %v", storage.ErrCorrupt, k[2:], err)
-			}
-			roles[string(k[2:])] = ro
-		default:
-			return fmt.Errorf("%w: auth key %x", storage.ErrCorrupt, k)
-		}
+	for _, u := range st.Users {
+		users[string(u.Name)] = u
 	}
-	if err := it.Error(); err != nil {
-		return err
+	for _, ro := range st.Roles {
+		roles[string(ro.Name)] = ro
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -156,9 +156,6 @@ func (o *restoreOptions) run(cmd *cobra.Command, path string) error {
 	if err != nil {
 		return exitErr(ExitError, err)
 	}
-	if info.Note != "" {
-		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", info.Note)
-	}
 	compacted := ""
 	if mark {
 		compacted = ", marked compacted"

@@ -9,8 +9,11 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"go.etcd.io/etcd/api/v3/authpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/concord-kv/concord/auth"
 	"github.com/concord-kv/concord/lease"
 	"github.com/concord-kv/concord/mvcc"
 	"github.com/concord-kv/concord/storage"
@@ -68,9 +71,9 @@ func restoreEtcd(path string, size int64, opts RestoreOptions, now func() time.T
 
 // importEtcd writes the etcd database of ef into a new engine in
 // opts.DataDir: the key bucket's history (mvcc.Importer), the compaction
-// point, leases with their attached keys and alarms; members are left out
-// (the new cluster's come from --initial-cluster). Users and roles are
-// not carried: Concord's auth store cannot hold them yet.
+// point, leases with their attached keys, alarms, and the auth state
+// (enabled flag, auth revision, users with their bcrypt hashes, roles);
+// members are left out (the new cluster's come from --initial-cluster).
 func importEtcd(ef *etcdFile, opts RestoreOptions, now func() time.Time) (Info, error) {
 	db, err := storage.Open(filepath.Join(opts.DataDir, DBDir), storage.Options{WALDir: opts.WALDir, CacheBytes: 8 << 20, Logger: quietLogger{}})
 	if err != nil {
@@ -116,15 +119,15 @@ func importEtcd(ef *etcdFile, opts RestoreOptions, now func() time.Time) (Info, 
 		return Info{}, fmt.Errorf("snapshot: restore: %w", err)
 	}
 	info.Revision, info.CompactRevision = cur, comp
-	if info.Note, err = authNote(ef); err != nil {
-		return Info{}, err
-	}
 	leases := map[int64]struct{}{}
 	if err := importLeasesAlarms(ef, db, leases); err != nil {
 		return Info{}, err
 	}
 	b := db.NewBatch()
 	defer b.Close()
+	if err := importAuth(ef, b); err != nil {
+		return Info{}, err
+	}
 	err = mvcc.ScanLeasedKeys(db, func(key []byte, id int64) error {
 		if _, ok := leases[id]; !ok {
 			return nil // as etcd: a key's lease that no longer exists is not attached
@@ -186,29 +189,48 @@ func importLeasesAlarms(ef *etcdFile, db *pebble.DB, leases map[int64]struct{}) 
 	return b.Commit(pebble.NoSync)
 }
 
-// authNote describes the auth state of ef that a restore does not carry
-// (Concord's auth store has no users or roles yet), or is empty.
-func authNote(ef *etcdFile) (string, error) {
-	count := func(bucket []byte) (int, error) {
-		n := 0
-		err := ef.pairs(bucket, func(_, _ []byte) error { n++; return nil })
-		return n, err
-	}
-	users, err := count(bucketAuthUsers)
+// importAuth writes the auth, authUsers and authRoles buckets of ef into
+// w as the auth store's records: authEnabled one byte (absent: disabled),
+// authRevision 8 bytes big-endian (absent: 1), users and roles as authpb
+// values. A value that does not parse, or a name that disagrees with its
+// key, is ErrCorrupt.
+func importAuth(ef *etcdFile, w pebble.Writer) error {
+	st := auth.State{Revision: 1}
+	on, err := ef.get(bucketAuth, authEnabledKey)
 	if err != nil {
-		return "", err
+		return err
 	}
-	roles, err := count(bucketAuthRoles)
+	st.Enabled = len(on) == 1 && on[0] == 1
+	rev, err := ef.get(bucketAuth, authRevisionKey)
 	if err != nil {
-		return "", err
+		return err
 	}
-	enabled, err := ef.get(bucketAuth, authEnabledKey)
+	if len(rev) == 8 {
+		st.Revision = binary.BigEndian.Uint64(rev)
+	} else if len(rev) != 0 {
+		return fmt.Errorf("%w: auth bucket: authRevision of %d bytes", ErrCorrupt, len(rev))
+	}
+	err = ef.pairs(bucketAuthUsers, func(k, v []byte) error {
+		u := &authpb.User{}
+		if err := proto.Unmarshal(v, u); err != nil || !bytes.Equal(u.Name, k) {
+			return fmt.Errorf("%w: authUsers bucket: user %q does not parse", ErrCorrupt, k)
+		}
+		st.Users = append(st.Users, u)
+		return nil
+	})
 	if err != nil {
-		return "", err
+		return err
 	}
-	on := len(enabled) == 1 && enabled[0] == 1
-	if users == 0 && roles == 0 && !on {
-		return "", nil
+	err = ef.pairs(bucketAuthRoles, func(k, v []byte) error {
+		ro := &authpb.Role{}
+		if err := proto.Unmarshal(v, ro); err != nil || !bytes.Equal(ro.Name, k) {
+			return fmt.Errorf("%w: authRoles bucket: role %q does not parse", ErrCorrupt, k)
+		}
+		st.Roles = append(st.Roles, ro)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	return fmt.Sprintf("auth not restored (%d users, %d roles, auth enabled %v): Concord cannot hold etcd's users and roles yet; recreate them", users, roles, on), nil
+	return auth.WriteState(w, st)
 }

@@ -14,7 +14,9 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/concord-kv/concord/auth"
 	"github.com/concord-kv/concord/config"
 	"github.com/concord-kv/concord/lease"
 	"github.com/concord-kv/concord/membership"
@@ -70,9 +72,9 @@ type EtcdDB struct {
 //     and no confState, which etcd's restore would not replace;
 //   - lease (leasepb.Lease), members and members_removed, cluster
 //     (clusterVersion config.ClusterVersion), alarm;
-//   - auth with authEnabled false and authRevision 1, authUsers and
-//     authRoles empty: Concord's auth store has no users or roles to
-//     carry yet.
+//   - auth (authEnabled, authRevision), authUsers and authRoles from the
+//     auth store's records (auth.ReadState), users with their bcrypt
+//     hashes, as etcd keeps them.
 //
 // If the current revision is above the last version kept and not
 // compacted (a restore bumped it), the key bucket gets the empty entry at
@@ -255,15 +257,56 @@ func (e *EtcdDB) build(r pebble.Reader) error {
 	}
 	for _, p := range [][3][]byte{
 		{bucketCluster, clusterVersionKey, []byte(config.ClusterVersion)},
-		{bucketAuth, authEnabledKey, {0}},
-		{bucketAuth, authRevisionKey, binary.BigEndian.AppendUint64(nil, 1)},
 	} {
 		if err := bw.put(p[0], p[1], p[2]); err != nil {
 			return err
 		}
 	}
+	if err := putAuth(bw, r); err != nil {
+		return err
+	}
 	if err := bw.commit(); err != nil {
 		return fmt.Errorf("snapshot: %w", err)
+	}
+	return nil
+}
+
+// putAuth writes the auth, authUsers and authRoles buckets from the auth
+// records in r, as etcd keeps them: authEnabled one byte (1 on, 0 off),
+// authRevision 8 bytes big-endian, users and roles as authpb values under
+// their names.
+func putAuth(bw *boltWriter, r pebble.Reader) error {
+	st, err := auth.ReadState(r)
+	if err != nil {
+		return err
+	}
+	on := byte(0)
+	if st.Enabled {
+		on = 1
+	}
+	if err := bw.put(bucketAuth, authEnabledKey, []byte{on}); err != nil {
+		return err
+	}
+	if err := bw.put(bucketAuth, authRevisionKey, binary.BigEndian.AppendUint64(nil, st.Revision)); err != nil {
+		return err
+	}
+	for _, u := range st.Users {
+		v, err := proto.Marshal(u)
+		if err != nil {
+			return err
+		}
+		if err := bw.put(bucketAuthUsers, u.Name, v); err != nil {
+			return err
+		}
+	}
+	for _, ro := range st.Roles {
+		v, err := proto.Marshal(ro)
+		if err != nil {
+			return err
+		}
+		if err := bw.put(bucketAuthRoles, ro.Name, v); err != nil {
+			return err
+		}
 	}
 	return nil
 }

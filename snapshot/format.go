@@ -101,10 +101,6 @@ type Info struct {
 	FormatVersion int
 	// Format is FormatConcord or FormatEtcd.
 	Format string
-	// Note says what a restore left out, for the operator (empty if
-	// nothing): an etcd file's users and roles, which Concord's auth store
-	// cannot hold yet.
-	Note string
 }
 
 // The snapshot file formats ReadInfo and Restore read (Info.Format).
