@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"fmt"
@@ -53,9 +54,11 @@ func newJWTProvider(opts map[string]string) (*jwtProvider, error) {
 	}
 	switch p.method.(type) {
 	case *jwt.SigningMethodRSA, *jwt.SigningMethodRSAPSS:
-		err = p.rsaKeys(pub, priv)
+		p.signKey, p.verify, err = keyPair(pub, priv, jwt.ParseRSAPublicKeyFromPEM, jwt.ParseRSAPrivateKeyFromPEM,
+			func(k *rsa.PrivateKey) *rsa.PublicKey { return &k.PublicKey })
 	case *jwt.SigningMethodECDSA:
-		err = p.ecKeys(pub, priv)
+		p.signKey, p.verify, err = keyPair(pub, priv, jwt.ParseECPublicKeyFromPEM, jwt.ParseECPrivateKeyFromPEM,
+			func(k *ecdsa.PrivateKey) *ecdsa.PublicKey { return &k.PublicKey })
 	case *jwt.SigningMethodHMAC:
 		if len(priv) == 0 {
 			return nil, ErrMissingKey
@@ -70,56 +73,33 @@ func newJWTProvider(opts map[string]string) (*jwtProvider, error) {
 	return p, nil
 }
 
-func (p *jwtProvider) rsaKeys(pubPEM, privPEM []byte) error {
-	var pub *rsa.PublicKey
-	var err error
-	if len(pubPEM) > 0 {
-		if pub, err = jwt.ParseRSAPublicKeyFromPEM(pubPEM); err != nil {
-			return err
+// keyPair loads an asymmetric key pair from PEM: pub only (verify-only),
+// priv only, or both, which must match (ErrKeyMismatch); neither is
+// ErrMissingKey. public derives the public half of a private key.
+func keyPair[Pub interface{ Equal(crypto.PublicKey) bool }, Priv any](
+	pubPEM, privPEM []byte, parsePub func([]byte) (Pub, error), parsePriv func([]byte) (Priv, error), public func(Priv) Pub,
+) (sign, verify any, err error) {
+	var pub Pub
+	hasPub := len(pubPEM) > 0
+	if hasPub {
+		if pub, err = parsePub(pubPEM); err != nil {
+			return nil, nil, err
 		}
 	}
 	if len(privPEM) == 0 {
-		if pub == nil {
-			return ErrMissingKey
+		if !hasPub {
+			return nil, nil, ErrMissingKey
 		}
-		p.verify = pub
-		return nil
+		return nil, pub, nil
 	}
-	priv, err := jwt.ParseRSAPrivateKeyFromPEM(privPEM)
+	priv, err := parsePriv(privPEM)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if pub != nil && !pub.Equal(&priv.PublicKey) {
-		return ErrKeyMismatch
+	if hasPub && !pub.Equal(public(priv)) {
+		return nil, nil, ErrKeyMismatch
 	}
-	p.signKey, p.verify = priv, &priv.PublicKey
-	return nil
-}
-
-func (p *jwtProvider) ecKeys(pubPEM, privPEM []byte) error {
-	var pub *ecdsa.PublicKey
-	var err error
-	if len(pubPEM) > 0 {
-		if pub, err = jwt.ParseECPublicKeyFromPEM(pubPEM); err != nil {
-			return err
-		}
-	}
-	if len(privPEM) == 0 {
-		if pub == nil {
-			return ErrMissingKey
-		}
-		p.verify = pub
-		return nil
-	}
-	priv, err := jwt.ParseECPrivateKeyFromPEM(privPEM)
-	if err != nil {
-		return err
-	}
-	if pub != nil && !pub.Equal(&priv.PublicKey) {
-		return ErrKeyMismatch
-	}
-	p.signKey, p.verify = priv, &priv.PublicKey
-	return nil
+	return priv, public(priv), nil
 }
 
 // sign returns a token for user at auth revision rev, expiring ttl after
