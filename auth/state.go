@@ -75,27 +75,26 @@ func WriteState(w pebble.Writer, st State) error {
 	if err := w.Set(revisionKey, binary.BigEndian.AppendUint64(nil, max(st.Revision, 1)), nil); err != nil {
 		return err
 	}
-	for _, u := range st.Users {
-		if len(u.Name) == 0 {
-			return ErrUserEmpty
-		}
-		v, err := proto.Marshal(u)
-		if err != nil {
-			return err
-		}
-		if err := w.Set(userKey(string(u.Name)), v, nil); err != nil {
-			return err
-		}
+	if err := writeNamed(w, userKey, st.Users, ErrUserEmpty); err != nil {
+		return err
 	}
-	for _, ro := range st.Roles {
-		if len(ro.Name) == 0 {
-			return ErrRoleEmpty
+	return writeNamed(w, roleKey, st.Roles, ErrRoleEmpty)
+}
+
+// writeNamed writes each of ms at key(its name); a nameless one is empty.
+func writeNamed[M interface {
+	proto.Message
+	GetName() []byte
+}](w pebble.Writer, key func(string) []byte, ms []M, empty error) error {
+	for _, m := range ms {
+		if len(m.GetName()) == 0 {
+			return empty
 		}
-		v, err := proto.Marshal(ro)
+		v, err := proto.Marshal(m)
 		if err != nil {
 			return err
 		}
-		if err := w.Set(roleKey(string(ro.Name)), v, nil); err != nil {
+		if err := w.Set(key(string(m.GetName())), v, nil); err != nil {
 			return err
 		}
 	}

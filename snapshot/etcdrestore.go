@@ -210,27 +210,29 @@ func importAuth(ef *etcdFile, w pebble.Writer) error {
 	} else if len(rev) != 0 {
 		return fmt.Errorf("%w: auth bucket: authRevision of %d bytes", ErrCorrupt, len(rev))
 	}
-	err = ef.pairs(bucketAuthUsers, func(k, v []byte) error {
-		u := &authpb.User{}
-		if err := proto.Unmarshal(v, u); err != nil || !bytes.Equal(u.Name, k) {
-			return fmt.Errorf("%w: authUsers bucket: user %q does not parse", ErrCorrupt, k)
-		}
-		st.Users = append(st.Users, u)
-		return nil
-	})
-	if err != nil {
+	if st.Users, err = readNamed(ef, bucketAuthUsers, func() *authpb.User { return &authpb.User{} }); err != nil {
 		return err
 	}
-	err = ef.pairs(bucketAuthRoles, func(k, v []byte) error {
-		ro := &authpb.Role{}
-		if err := proto.Unmarshal(v, ro); err != nil || !bytes.Equal(ro.Name, k) {
-			return fmt.Errorf("%w: authRoles bucket: role %q does not parse", ErrCorrupt, k)
-		}
-		st.Roles = append(st.Roles, ro)
-		return nil
-	})
-	if err != nil {
+	if st.Roles, err = readNamed(ef, bucketAuthRoles, func() *authpb.Role { return &authpb.Role{} }); err != nil {
 		return err
 	}
 	return auth.WriteState(w, st)
+}
+
+// readNamed parses every value of bucket into a new M; a value that does
+// not parse, or whose name is not its key, is ErrCorrupt.
+func readNamed[M interface {
+	proto.Message
+	GetName() []byte
+}](ef *etcdFile, bucket []byte, newM func() M) ([]M, error) {
+	var out []M
+	err := ef.pairs(bucket, func(k, v []byte) error {
+		m := newM()
+		if err := proto.Unmarshal(v, m); err != nil || !bytes.Equal(m.GetName(), k) {
+			return fmt.Errorf("%w: %s bucket: %q does not parse", ErrCorrupt, bucket, k)
+		}
+		out = append(out, m)
+		return nil
+	})
+	return out, err
 }

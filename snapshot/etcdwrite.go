@@ -290,21 +290,24 @@ func putAuth(bw *boltWriter, r pebble.Reader) error {
 	if err := bw.put(bucketAuth, authRevisionKey, binary.BigEndian.AppendUint64(nil, st.Revision)); err != nil {
 		return err
 	}
-	for _, u := range st.Users {
-		v, err := proto.Marshal(u)
-		if err != nil {
-			return err
-		}
-		if err := bw.put(bucketAuthUsers, u.Name, v); err != nil {
-			return err
-		}
+	if err := putNamed(bw, bucketAuthUsers, st.Users); err != nil {
+		return err
 	}
-	for _, ro := range st.Roles {
-		v, err := proto.Marshal(ro)
+	return putNamed(bw, bucketAuthRoles, st.Roles)
+}
+
+// putNamed writes each of ms under its name in bucket (etcd's authUsers
+// and authRoles).
+func putNamed[M interface {
+	proto.Message
+	GetName() []byte
+}](bw *boltWriter, bucket []byte, ms []M) error {
+	for _, m := range ms {
+		v, err := proto.Marshal(m)
 		if err != nil {
 			return err
 		}
-		if err := bw.put(bucketAuthRoles, ro.Name, v); err != nil {
+		if err := bw.put(bucket, m.GetName(), v); err != nil {
 			return err
 		}
 	}

@@ -58,7 +58,8 @@ func authSetup(t *testing.T, c *concordtest.Cluster, cli *clientv3.Client) (root
 	return authClient(t, c.Endpoints(), "root", "rootpw"), authClient(t, c.Endpoints(), "u", "upw")
 }
 
-// authClient is a Go client of eps logged in as name.
+// authClient is a Go client of eps logged in as name (empty: anonymous),
+// closed when the test ends.
 func authClient(t *testing.T, eps []string, name, password string) *clientv3.Client {
 	t.Helper()
 	cl, err := clientv3.New(clientv3.Config{Endpoints: eps, Username: name, Password: password, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})

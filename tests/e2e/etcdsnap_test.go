@@ -68,11 +68,7 @@ func checkDumps(t *testing.T, ep string, comp int64) {
 // leaseDump lists ep's leases with their granted TTL and attached keys.
 func leaseDump(t *testing.T, ep string) []string {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := authClient(t, []string{ep}, "", "")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	ls, err := cli.Leases(ctx)
@@ -195,11 +191,7 @@ func TestEtcdSnapshotFromConcordIntoEtcd(t *testing.T) {
 		t.Errorf("leases:\nconcord %v\netcd    %v", want, got)
 	}
 	// etcd continues at the next revision.
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := authClient(t, []string{ep}, "", "")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if r, err := cli.Put(ctx, "/after", "x"); err != nil || r.Header.Revision != cur+1 {
@@ -214,11 +206,7 @@ func TestEtcdSnapshotFromConcordIntoEtcd(t *testing.T) {
 // leases, and continues at the next revision.
 func TestEtcdSnapshotFromEtcdIntoConcord(t *testing.T) {
 	ep := startEtcd(t)
-	ecli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ecli.Close()
+	ecli := authClient(t, []string{ep}, "", "")
 	comp, cur := writeHistory(t, ecli)
 	uctx, ucancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer ucancel()
@@ -303,11 +291,7 @@ func TestEtcdSnapshotFromEtcdIntoConcord(t *testing.T) {
 	if _, err := ccli.AuthEnable(ctx); err != nil {
 		t.Fatalf("auth enable on the restored Concord: %v", err)
 	}
-	alice, err := clientv3.New(clientv3.Config{Endpoints: nc.Endpoints(), DialTimeout: 5 * time.Second, Username: "alice", Password: "secret"})
-	if err != nil {
-		t.Fatalf("alice logs in with the password set on etcd: %v", err)
-	}
-	defer alice.Close()
+	alice := authClient(t, nc.Endpoints(), "alice", "secret")
 	if _, err := alice.Get(ctx, "/after"); err != nil {
 		t.Errorf("alice reads /after: %v", err)
 	}
@@ -407,11 +391,7 @@ func writeKubernetesLike(t *testing.T, cli *clientv3.Client) int64 {
 // versions, leases), now and at the compacted revision.
 func TestEtcdSnapshotKubernetesBothWays(t *testing.T) {
 	src := startEtcd(t)
-	ecli, err := clientv3.New(clientv3.Config{Endpoints: []string{src}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ecli.Close()
+	ecli := authClient(t, []string{src}, "", "")
 	comp := writeKubernetesLike(t, ecli)
 	want, wantComp, wantLeases := dumpAt(t, src, 0), dumpAt(t, src, comp), leaseDump(t, src)
 	if !strings.Contains(wantComp, `"count":`) || len(wantLeases) != 4 {
