@@ -79,7 +79,7 @@ func (s *Store) apply(w pebble.Writer, r *pb.InternalRaftRequest) (proto.Message
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if admin && s.enabled {
+	if admin && s.enabled.Load() {
 		if err := s.adminPermittedLocked(HeaderAuthInfo(r)); err != nil {
 			return nil, true, err
 		}
@@ -102,13 +102,13 @@ func (s *Store) decideLocked(r *pb.InternalRaftRequest, c *change) (proto.Messag
 	case r.AuthEnable != nil:
 		return &pb.AuthEnableResponse{}, s.enableLocked(c)
 	case r.AuthDisable != nil:
-		if s.enabled {
+		if s.enabled.Load() {
 			f := false
 			c.enabled, c.bump = &f, true
 		}
 		return &pb.AuthDisableResponse{}, nil
 	case r.AuthStatus != nil:
-		return &pb.AuthStatusResponse{Enabled: s.enabled, AuthRevision: s.rev}, nil
+		return &pb.AuthStatusResponse{Enabled: s.enabled.Load(), AuthRevision: s.rev}, nil
 	case r.AuthUserAdd != nil:
 		return &pb.AuthUserAddResponse{}, s.userAddLocked(r.AuthUserAdd, c)
 	case r.AuthUserDelete != nil:
@@ -151,7 +151,7 @@ func (s *Store) decideLocked(r *pb.InternalRaftRequest, c *change) (proto.Messag
 // the root user must exist and hold the root role. Enabling does not move
 // the revision (etcd's does not either).
 func (s *Store) enableLocked(c *change) error {
-	if s.enabled {
+	if s.enabled.Load() {
 		return nil
 	}
 	u := s.users[RootUser]
@@ -207,7 +207,7 @@ func storedHash(v string) ([]byte, error) {
 }
 
 func (s *Store) userDeleteLocked(name string, c *change) error {
-	if s.enabled && name == RootUser {
+	if s.enabled.Load() && name == RootUser {
 		return ErrInvalidAuthMgmt
 	}
 	if s.users[name] == nil {
@@ -263,7 +263,7 @@ func (s *Store) userGrantRoleLocked(r *pb.AuthUserGrantRoleRequest, c *change) e
 }
 
 func (s *Store) userRevokeRoleLocked(r *pb.AuthUserRevokeRoleRequest, c *change) error {
-	if s.enabled && r.Name == RootUser && r.Role == RootRole {
+	if s.enabled.Load() && r.Name == RootUser && r.Role == RootRole {
 		return ErrInvalidAuthMgmt
 	}
 	u := s.users[r.Name]
@@ -295,7 +295,7 @@ func (s *Store) roleAddLocked(name string, c *change) error {
 // roleDeleteLocked deletes the role and revokes it from every user
 // holding it, in one revision, as etcd.
 func (s *Store) roleDeleteLocked(name string, c *change) error {
-	if s.enabled && name == RootRole {
+	if s.enabled.Load() && name == RootRole {
 		return ErrInvalidAuthMgmt
 	}
 	if s.roles[name] == nil {
@@ -384,8 +384,8 @@ func (s *Store) commitLocked(w pebble.Writer, c *change) error {
 		}
 	}
 	if c.enabled != nil {
-		s.enabled = *c.enabled
-		if !s.enabled && s.tokens != nil {
+		s.enabled.Store(*c.enabled)
+		if !*c.enabled && s.tokens != nil {
 			s.tokens.dropAll()
 		}
 	}

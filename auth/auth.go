@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -98,8 +99,11 @@ type Store struct {
 	jwt    *jwtProvider  // nil with simple tokens
 	pw     *passwordCache
 
+	// enabled is read without mu on every request (Enabled); it is
+	// stored only under mu held for writing, beside the rest.
+	enabled atomic.Bool
+
 	mu      sync.RWMutex // guards the fields below; Apply and Load hold it for writing
-	enabled bool
 	rev     uint64
 	users   map[string]*authpb.User
 	roles   map[string]*authpb.Role
@@ -129,11 +133,7 @@ func (s *Store) Apply(w pebble.Writer, r *pb.InternalRaftRequest) (resp proto.Me
 }
 
 // Enabled reports whether auth is enabled.
-func (s *Store) Enabled() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.enabled
-}
+func (s *Store) Enabled() bool { return s.enabled.Load() }
 
 // Revision returns the auth revision (1 in a new cluster, as etcd's).
 func (s *Store) Revision() uint64 {

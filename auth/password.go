@@ -32,7 +32,7 @@ func (s *Store) HashPassword(password string) (string, error) {
 // and concurrent checks of the same pair run bcrypt once.
 func (s *Store) CheckPassword(name, password string) (uint64, error) {
 	s.mu.RLock()
-	enabled, rev, u := s.enabled, s.rev, s.users[name]
+	enabled, rev, u := s.enabled.Load(), s.rev, s.users[name]
 	s.mu.RUnlock()
 	if !enabled {
 		return 0, ErrAuthNotEnabled

@@ -131,7 +131,7 @@ func (s *Store) permsLocked(name string) *userPerms {
 func (s *Store) isOpPermitted(ai *AuthInfo, key, end []byte, write bool) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if !s.enabled {
+	if !s.enabled.Load() {
 		return nil
 	}
 	if ai == nil || ai.Username == "" || ai.Revision == 0 {
@@ -184,7 +184,7 @@ func (s *Store) IsDeleteRangePermitted(ai *AuthInfo, key, end []byte) error {
 func (s *Store) IsAdminPermitted(ai *AuthInfo) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if !s.enabled {
+	if !s.enabled.Load() {
 		return nil
 	}
 	return s.adminPermittedLocked(ai)

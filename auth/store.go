@@ -95,7 +95,8 @@ func splitTokenOption(v string) (string, map[string]string, error) {
 
 // resetLocked replaces the whole view; the caller holds mu (or owns s).
 func (s *Store) resetLocked(enabled bool, rev uint64, users map[string]*authpb.User, roles map[string]*authpb.Role) {
-	s.enabled, s.rev, s.users, s.roles = enabled, rev, users, roles
+	s.rev, s.users, s.roles = rev, users, roles
+	s.enabled.Store(enabled)
 	s.changedLocked()
 }
 

@@ -128,7 +128,7 @@ func (s *Store) NewSimpleToken() string {
 func (s *Store) applyAuthenticate(r *pb.InternalRaftRequest) (proto.Message, error) {
 	a := r.Authenticate
 	s.mu.RLock()
-	enabled, rev, u := s.enabled, s.rev, s.users[a.Name]
+	enabled, rev, u := s.enabled.Load(), s.rev, s.users[a.Name]
 	s.mu.RUnlock()
 	switch {
 	case !enabled:
